@@ -1,0 +1,188 @@
+"""Messages of OperationOutcomes in English and Russian.
+
+A client that sends `Accept-Language: ru` gets Russian diagnostics; anything else
+gets English. Keys are stable identifiers; `{name}` placeholders are filled from the
+issue's parameters.
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("en", "ru")
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # request / transport
+    "json-parse": ("The body is not valid JSON", "Тело запроса не является корректным JSON"),
+    "body-not-object": ("The body must be a JSON object", "Тело запроса должно быть JSON-объектом"),
+    "body-required": ("This interaction needs a resource in the body", "Для этого взаимодействия нужен ресурс в теле запроса"),
+    "body-too-large": (
+        "The body is larger than the allowed {limit} bytes",
+        "Тело запроса больше допустимых {limit} байт",
+    ),
+    "unsupported-media-type": (
+        "Content-Type '{value}' is not supported; use application/fhir+json",
+        "Content-Type '{value}' не поддерживается; используйте application/fhir+json",
+    ),
+    "patch-media-type": (
+        "PATCH needs Content-Type application/json-patch+json, not '{value}'",
+        "Для PATCH нужен Content-Type application/json-patch+json, а не '{value}'",
+    ),
+    "not-acceptable": (
+        "The server returns only application/fhir+json; '{value}' cannot be served",
+        "Сервер отдаёт только application/fhir+json; '{value}' недоступен",
+    ),
+    "fhir-version": (
+        "Only FHIR version 4.0 is served; '{value}' was asked for",
+        "Сервер работает только с FHIR версии 4.0; запрошена '{value}'",
+    ),
+    "method-not-allowed": (
+        "{method} is not allowed on {path}",
+        "Метод {method} не разрешён для {path}",
+    ),
+    "unknown-path": ("No FHIR interaction is defined at {path}", "По адресу {path} нет взаимодействия FHIR"),
+    "unknown-type": (
+        "Resource type '{type}' is not supported by this server",
+        "Тип ресурса '{type}' не поддерживается этим сервером",
+    ),
+    "internal": (
+        "Internal server error; correlation id {cid}",
+        "Внутренняя ошибка сервера; идентификатор обращения {cid}",
+    ),
+    "bad-param": ("Invalid value of parameter {name}: '{value}'", "Недопустимое значение параметра {name}: '{value}'"),
+    "bad-header": ("Invalid {name} header: '{value}'", "Недопустимый заголовок {name}: '{value}'"),
+    # resources and versions
+    "not-found": ("Resource {ref} is not known", "Ресурс {ref} не найден"),
+    "version-not-found": ("Version {version} of {ref} is not known", "Версия {version} ресурса {ref} не найдена"),
+    "gone": ("Resource {ref} was deleted", "Ресурс {ref} удалён"),
+    "version-gone": ("Version {version} of {ref} is a deletion", "Версия {version} ресурса {ref} — это удаление"),
+    "deleted": ("Resource {ref} deleted", "Ресурс {ref} удалён"),
+    "already-deleted": ("Resource {ref} was already deleted", "Ресурс {ref} уже был удалён"),
+    "version-conflict": (
+        "Version conflict on {ref}: expected version {expected}, current is {current}",
+        "Конфликт версий {ref}: ожидалась версия {expected}, текущая {current}",
+    ),
+    "concurrent-write": (
+        "{ref} was changed by another request at the same time; retry",
+        "{ref} одновременно изменён другим запросом; повторите запрос",
+    ),
+    "id-mismatch": (
+        "The resource id '{body}' does not match the id '{url}' in the URL",
+        "Идентификатор ресурса '{body}' не совпадает с идентификатором '{url}' в URL",
+    ),
+    "id-missing": ("An update needs the resource id in the body", "Для обновления в теле ресурса нужен его идентификатор"),
+    "id-invalid": ("'{value}' is not a valid resource id", "'{value}' не является допустимым идентификатором ресурса"),
+    "type-mismatch": (
+        "The body is a {body}, but the URL names {url}",
+        "В теле передан ресурс {body}, а в URL указан {url}",
+    ),
+    "resource-type-missing": ("The resource has no resourceType", "У ресурса нет элемента resourceType"),
+    "created": ("Resource {ref} created", "Ресурс {ref} создан"),
+    "updated": ("Resource {ref} updated", "Ресурс {ref} обновлён"),
+    "unchanged": ("Resource {ref} is unchanged; no new version", "Ресурс {ref} не изменился; новая версия не создана"),
+    "patch-failed": ("The JSON Patch cannot be applied: {reason}", "JSON Patch не может быть применён: {reason}"),
+    "patch-not-array": ("A JSON Patch body is an array of operations", "Тело JSON Patch — это массив операций"),
+    "patch-changes-id": ("A patch may not change the resource id or type", "Патч не может менять идентификатор или тип ресурса"),
+    # conditional interactions
+    "conditional-multiple": (
+        "More than one resource matches {criteria}; the criteria must be more selective",
+        "Условию {criteria} соответствует более одного ресурса; уточните условие",
+    ),
+    "conditional-none-deleted": (
+        "No resource matches {criteria}; nothing was deleted",
+        "Ни один ресурс не соответствует условию {criteria}; ничего не удалено",
+    ),
+    "conditional-empty": ("Conditional criteria must not be empty", "Условие не может быть пустым"),
+    "conditional-param": (
+        "Parameter '{name}' is not supported in conditional criteria (supported: {supported})",
+        "Параметр '{name}' не поддерживается в условиях (поддерживаются: {supported})",
+    ),
+    "conditional-exists": ("Resource {ref} matches {criteria}; nothing was created", "Условию {criteria} соответствует ресурс {ref}; новый не создан"),
+    "conditional-id-mismatch": (
+        "The resource id '{body}' differs from '{match}' found by the criteria",
+        "Идентификатор ресурса '{body}' отличается от найденного по условию '{match}'",
+    ),
+    # validation
+    "validation-failed": ("The resource is not valid", "Ресурс не прошёл проверку"),
+    "unknown-element": ("Unknown element '{name}'", "Неизвестный элемент '{name}'"),
+    "required": ("Element is required", "Обязательный элемент отсутствует"),
+    "null-value": ("null is not allowed here", "Значение null здесь не допускается"),
+    "empty-array": ("Arrays must not be empty", "Массивы не могут быть пустыми"),
+    "empty-object": ("Objects must have content", "Объект не может быть пустым"),
+    "expected-array": ("Expected an array (the element repeats)", "Ожидался массив (элемент повторяется)"),
+    "expected-single": ("Expected a single value, not an array", "Ожидалось одно значение, а не массив"),
+    "expected-object": ("Expected a JSON object of type {type}", "Ожидался JSON-объект типа {type}"),
+    "expected-kind": (
+        "Expected a JSON {kind} for {type}, got {got}",
+        "Для типа {type} ожидалось JSON-значение вида {kind}, получено {got}",
+    ),
+    "bad-format": ("'{value}' is not a valid {type}", "'{value}' не является допустимым значением типа {type}"),
+    "out-of-range": ("{value} is out of range for {type}", "{value} вне допустимого диапазона для типа {type}"),
+    "bad-code": (
+        "'{value}' is not in the required value set (allowed: {allowed})",
+        "'{value}' не входит в обязательный набор значений (допустимы: {allowed})",
+    ),
+    "extension-array": (
+        "The '_{name}' array must be as long as the '{name}' array",
+        "Массив '_{name}' должен быть той же длины, что и массив '{name}'",
+    ),
+    "primitive-ext-only": (
+        "'_{name}' belongs to a primitive element; '{name}' is not primitive",
+        "'_{name}' допустим только для примитивного элемента; '{name}' не примитивный",
+    ),
+    "resource-type-mismatch": ("resourceType must be '{expected}'", "resourceType должен быть '{expected}'"),
+    "choice-multiple": ("Only one of {names} may be present", "Допустим только один из элементов {names}"),
+    "model": ("{text}", "{text}"),
+    "bad-reference": ("'{value}' is not a valid reference", "'{value}' не является допустимой ссылкой"),
+    "reference-target": (
+        "A reference to {target} is not allowed here (allowed: {allowed})",
+        "Ссылка на {target} здесь не допускается (допустимы: {allowed})",
+    ),
+    "contained-missing": (
+        "Reference '{value}' names no contained resource",
+        "Ссылка '{value}' не указывает на вложенный (contained) ресурс",
+    ),
+    "conditional-reference-outside": (
+        "Conditional reference '{value}' is only resolved inside transaction and batch bundles",
+        "Условная ссылка '{value}' разрешается только внутри пакетов transaction и batch",
+    ),
+    "valid": ("Validation passed: no errors", "Проверка пройдена: ошибок нет"),
+    "validate-mode": ("Unknown $validate mode '{value}'", "Неизвестный режим $validate: '{value}'"),
+    "validate-profile": (
+        "Profile '{value}' is not known to this server",
+        "Профиль '{value}' неизвестен этому серверу",
+    ),
+    "delete-ok": ("Resource {ref} can be deleted", "Ресурс {ref} может быть удалён"),
+    # bundles
+    "bundle-type": (
+        "POST to the base accepts a Bundle of type batch or transaction, not '{value}'",
+        "POST на базовый адрес принимает Bundle типа batch или transaction, а не '{value}'",
+    ),
+    "bundle-too-many": ("The bundle has {count} entries; at most {limit} are accepted", "В пакете {count} записей; допустимо не более {limit}"),
+    "entry-request": ("Every entry needs a request with method and url", "Каждой записи нужен request с method и url"),
+    "entry-method": ("Unsupported request.method '{value}'", "Неподдерживаемый request.method '{value}'"),
+    "entry-resource": ("A {method} entry needs a resource", "Записи {method} нужен ресурс"),
+    "entry-url": ("Cannot process request.url '{value}'", "Невозможно обработать request.url '{value}'"),
+    "entry-failed": ("Entry {index} failed: {text}", "Запись {index} не выполнена: {text}"),
+    "duplicate-fullurl": ("fullUrl '{value}' appears more than once", "fullUrl '{value}' встречается более одного раза"),
+    "duplicate-target": (
+        "More than one entry changes {ref} in this transaction",
+        "В этой транзакции несколько записей изменяют {ref}",
+    ),
+    "unresolved-reference": (
+        "Reference '{value}' matches no resource",
+        "Ссылка '{value}' не соответствует ни одному ресурсу",
+    ),
+    "ambiguous-reference": (
+        "Reference '{value}' matches more than one resource",
+        "Ссылка '{value}' соответствует более чем одному ресурсу",
+    ),
+    "transaction-ok": ("Transaction completed", "Транзакция выполнена"),
+}
+
+
+def render(key: str, lang: str, params: dict) -> str:
+    en, ru = MESSAGES[key]
+    template = ru if lang == "ru" else en
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError):
+        return template

@@ -1,0 +1,273 @@
+"""The versioned resource store: the only code that speaks to MongoDB.
+
+Layout
+  <Type> collections  current version of each resource of that type:
+      {_id: id, v: version, ts: lastUpdated, d: deleted?, raw: resource JSON bytes, idx: search index}
+  history             every version of every resource, deletions as tombstones:
+      {_id: "Type/id/version", t, i, v, ts, e: superseded-at, m: method, raw}
+
+The resource is stored as its serialized JSON (with meta already set), so a read
+returns bytes without re-encoding, as HAPI and Blaze keep resource blobs; queries go
+to the `idx` part and the metadata fields, never into the blob.
+
+Atomicity. Every change runs inside `atomic(fn)`: on a replica set or sharded cluster
+a MongoDB multi-document transaction; on the embedded engine under its process-wide
+lock with an undo log replayed on failure, so a failed unit leaves nothing behind.
+Updates are compare-and-set on the version (`replace_one({_id, v: expected})`), so two
+writers that read the same version can never both win.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+import pymongo
+from pymongo.errors import DuplicateKeyError
+
+from .. import fhirtime
+from .engine import Engine
+
+HISTORY = "history"
+
+
+class ConcurrentWrite(Exception):
+    """A compare-and-set lost against another writer; the unit is retried."""
+
+
+@dataclass(slots=True)
+class Version:
+    type: str
+    id: str
+    version: int
+    last_updated: datetime
+    deleted: bool
+    raw: bytes | None
+    method: str | None = None
+    doc: dict | None = None  # the stored document, kept to undo a replace
+
+    @property
+    def ref(self) -> str:
+        return f"{self.type}/{self.id}"
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version}"'
+
+    def resource(self) -> dict:
+        return orjson.loads(self.raw)
+
+
+def _current(rtype: str, doc: dict) -> Version:
+    return Version(rtype, doc["_id"], doc["v"], doc["ts"], doc["d"], doc.get("raw"), doc=doc)
+
+
+def _historic(doc: dict) -> Version:
+    return Version(doc["t"], doc["i"], doc["v"], doc["ts"], doc["raw"] is None, doc["raw"], doc["m"])
+
+
+def _ordered_resource(resource: dict, meta: dict) -> dict:
+    """resourceType, id and meta first, as every FHIR server writes them."""
+    out = {"resourceType": resource["resourceType"]}
+    if "id" in resource:
+        out["id"] = resource["id"]
+    out["meta"] = meta
+    for k, val in resource.items():
+        if k not in out:
+            out[k] = val
+    return out
+
+
+class Unit:
+    """One atomic unit of work (see module docstring)."""
+
+    def __init__(self, engine: Engine, session=None, undo: list | None = None):
+        self.db = engine.db
+        self.session = session
+        self.undo = undo
+
+    def current(self, rtype: str, rid: str) -> Version | None:
+        """The current version with its full stored document (for compare-and-set and undo)."""
+        doc = self.db[rtype].find_one({"_id": rid}, session=self.session)
+        return _current(rtype, doc) if doc else None
+
+    def read(self, rtype: str, rid: str) -> Version | None:
+        doc = self.db[rtype].find_one({"_id": rid}, {"idx": 0}, session=self.session)
+        return _current(rtype, doc) if doc else None
+
+    def vread(self, rtype: str, rid: str, version: int) -> Version | None:
+        doc = self.db[HISTORY].find_one({"_id": f"{rtype}/{rid}/{version}"}, session=self.session)
+        return _historic(doc) if doc else None
+
+    def history(
+        self,
+        rtype: str | None = None,
+        rid: str | None = None,
+        since: datetime | None = None,
+        at: tuple[datetime, datetime] | None = None,
+        count: int = 20,
+        after: tuple[datetime, str] | None = None,
+    ) -> tuple[list[Version], int]:
+        """Versions newest first, `count` per page after the keyset cursor `after`; and the total."""
+        flt: dict = {}
+        if rid is not None:
+            cur = self.read(rtype, rid)
+            if cur is None:
+                return [], 0
+            # The _id of every version is known: an _id lookup, not a scan.
+            flt["_id"] = {"$in": [f"{rtype}/{rid}/{n}" for n in range(1, cur.version + 1)]}
+        elif rtype is not None:
+            flt["t"] = rtype
+        if since is not None:
+            flt["ts"] = {"$gte": since}
+        if at is not None:
+            low, high = at
+            flt.setdefault("ts", {})["$lt"] = high
+            flt["$or"] = [{"e": None}, {"e": {"$gt": low}}]
+        page = flt
+        if after is not None:
+            ts, key = after
+            page = {"$and": [flt, {"$or": [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": key}}]}]}
+        hist = self.db[HISTORY]
+        total = hist.count_documents(flt, session=self.session)
+        cursor = hist.find(page, session=self.session).sort([("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
+        docs = list(cursor.limit(count))
+        return [_historic(d) for d in docs], total
+
+    def find(self, rtype: str, query: dict, limit: int = 0) -> list[Version]:
+        flt = {"d": False, **query}
+        cur = self.db[rtype].find(flt, {"idx": 0}, session=self.session, limit=limit)
+        return [_current(rtype, d) for d in cur]
+
+    def write(
+        self, rtype: str, rid: str, resource: dict | None, method: str, prev: Version | None, index: dict | None = None
+    ) -> Version:
+        """Store a new version (a tombstone when resource is None) after `prev`."""
+        version = prev.version + 1 if prev else 1
+        ts = fhirtime.now()
+        if prev and ts <= prev.last_updated:
+            ts = prev.last_updated + timedelta(milliseconds=1)  # keep each resource's history strictly ordered
+        raw = None
+        if resource is not None:
+            meta = dict(resource.get("meta") or {})
+            meta["versionId"] = str(version)
+            meta["lastUpdated"] = fhirtime.format_instant(ts)
+            resource = _ordered_resource(resource, meta)
+            raw = orjson.dumps(resource)
+        doc = {"_id": rid, "v": version, "ts": ts, "d": resource is None, "raw": raw, "idx": index or {}}
+        col = self.db[rtype]
+        if prev is None:
+            try:
+                col.insert_one(doc, session=self.session)
+            except DuplicateKeyError:
+                raise ConcurrentWrite(f"{rtype}/{rid}") from None
+            self._log(col.delete_one, {"_id": rid})
+        else:
+            res = col.replace_one({"_id": rid, "v": prev.version}, doc, session=self.session)
+            if res.matched_count != 1:
+                raise ConcurrentWrite(f"{rtype}/{rid}")
+            self._log(col.replace_one, {"_id": rid}, prev.doc)
+        hist = self.db[HISTORY]
+        key = f"{rtype}/{rid}"
+        hdoc = {"_id": f"{key}/{version}", "t": rtype, "i": rid, "v": version, "ts": ts, "e": None, "m": method, "raw": raw}
+        hist.insert_one(hdoc, session=self.session)
+        self._log(hist.delete_one, {"_id": hdoc["_id"]})
+        if prev is not None:
+            hist.update_one({"_id": f"{key}/{prev.version}"}, {"$set": {"e": ts}}, session=self.session)
+            self._log(hist.update_one, {"_id": f"{key}/{prev.version}"}, {"$set": {"e": None}})
+        return Version(rtype, rid, version, ts, resource is None, raw, method, doc)
+
+    def _log(self, fn, *args):
+        if self.undo is not None:
+            self.undo.append((fn, args))
+
+    def rollback(self) -> None:
+        while self.undo:
+            fn, args = self.undo.pop()
+            fn(*args)
+
+
+class ResourceStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.db = engine.db
+
+    # -- setup ---------------------------------------------------------------------
+    def ensure_indexes(self, resource_types) -> None:
+        """Declared indexes, created idempotently (create_index is a no-op when present)."""
+        with self._reading():
+            hist = self.db[HISTORY]
+            hist.create_index([("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)], name="system_history")
+            hist.create_index([("t", 1), ("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)], name="type_history")
+            hist.create_index([("t", 1), ("i", 1), ("v", pymongo.DESCENDING)], name="instance_history")
+            for rtype in resource_types:
+                col = self.db[rtype]
+                col.create_index([("idx.identifier.s", 1), ("idx.identifier.c", 1)], name="identifier")
+                col.create_index([("ts", pymongo.DESCENDING), ("_id", 1)], name="last_updated")
+
+    # -- atomic units ----------------------------------------------------------------
+    def atomic(self, fn, retries: int = 8):
+        """Run fn(unit) as one atomic unit; retried when a compare-and-set loses."""
+        for attempt in range(retries):
+            try:
+                return self._run_once(fn)
+            except ConcurrentWrite:
+                if attempt == retries - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _run_once(self, fn):
+        eng = self.engine
+        if eng.transactions:
+            with eng.client.start_session() as session:
+                return session.with_transaction(lambda s: fn(Unit(eng, session=s)))
+        with eng.lock if eng.lock is not None else contextlib.nullcontext():
+            unit = Unit(eng, undo=[])
+            try:
+                return fn(unit)
+            except BaseException:
+                unit.rollback()
+                raise
+
+    def _reading(self):
+        return self.engine.lock if self.engine.lock is not None else contextlib.nullcontext()
+
+    # -- reads (outside any unit) ---------------------------------------------------
+    def reader(self) -> "_Reader":
+        """A read-only view holding the embedded engine's lock per call."""
+        return _Reader(self)
+
+    def read(self, rtype: str, rid: str) -> Version | None:
+        return self.reader().read(rtype, rid)
+
+    def vread(self, rtype: str, rid: str, version: int) -> Version | None:
+        return self.reader().vread(rtype, rid, version)
+
+    def find(self, rtype: str, query: dict, limit: int = 0) -> list[Version]:
+        return self.reader().find(rtype, query, limit)
+
+    def history(self, *args, **kwargs):
+        return self.reader().history(*args, **kwargs)
+
+    @staticmethod
+    def history_key(v: Version) -> tuple[datetime, str]:
+        return v.last_updated, f"{v.type}/{v.id}/{v.version}"
+
+
+class _Reader:
+    """Unit reads outside any unit, each under the embedded engine's lock."""
+
+    def __init__(self, store: ResourceStore):
+        self._store = store
+        self._unit = Unit(store.engine)
+
+    def __getattr__(self, name):
+        fn = getattr(self._unit, name)
+
+        def locked(*args, **kwargs):
+            with self._store._reading():
+                return fn(*args, **kwargs)
+
+        return locked
