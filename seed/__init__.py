@@ -1,0 +1,1 @@
+"""Synthetic Russian demo data, loaded through the server's own transaction path."""

@@ -1,0 +1,165 @@
+"""A small demo medical card, loaded at start with `fhir-server serve --demo`.
+
+One patient of a Moscow polyclinic with a type 2 diabetes history: an encounter, lab
+and vital-sign observations, a lab report, a prescription and a consent. Fixed ids and
+PUT entries make loading idempotent. It goes through the public transaction path, as
+every seed does. (The seed issue replaces this with a generated population.)
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+log = logging.getLogger("seed.demo")
+
+SNILS = "urn:oid:1.2.643.100.3"
+LOINC = "http://loinc.org"
+ICD10 = "urn:oid:1.2.643.5.1.13.13.11.1005"  # МКБ-10 in the Minzdrav NSI
+
+
+def _obs(oid: str, code: str, display: str, value: dict, when: str, category: str) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "category": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": category}]}
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": {"reference": "Patient/demo-patient-1"},
+        "encounter": {"reference": "Encounter/demo-encounter-1"},
+        "effectiveDateTime": when,
+        "performer": [{"reference": "Practitioner/demo-practitioner-1"}],
+        **value,
+    }
+
+
+def demo_resources() -> list[dict]:
+    when = "2026-10-14T09:30:00+03:00"
+    return [
+        {
+            "resourceType": "Organization",
+            "id": "demo-org-1",
+            "active": True,
+            "name": "ГБУЗ «Городская поликлиника № 2 ДЗМ»",
+            "address": [{"city": "Москва", "line": ["ул. Фрунзе, д. 12"], "country": "RU"}],
+        },
+        {
+            "resourceType": "Practitioner",
+            "id": "demo-practitioner-1",
+            "active": True,
+            "identifier": [{"system": SNILS, "value": "11223344595"}],
+            "name": [{"family": "Смирнова", "given": ["Елена", "Викторовна"], "text": "Смирнова Елена Викторовна"}],
+            "gender": "female",
+        },
+        {
+            "resourceType": "Patient",
+            "id": "demo-patient-1",
+            "active": True,
+            "identifier": [{"system": SNILS, "value": "08765432136"}],
+            "name": [{"use": "official", "family": "Иванов", "given": ["Иван", "Иванович"], "text": "Иванов Иван Иванович"}],
+            "gender": "male",
+            "birthDate": "1961-03-12",
+            "telecom": [{"system": "phone", "value": "+7 900 000-00-00", "use": "mobile"}],
+            "address": [{"city": "Москва", "line": ["ул. Тверская, д. 1, кв. 1"], "postalCode": "125009", "country": "RU"}],
+            "managingOrganization": {"reference": "Organization/demo-org-1"},
+            "generalPractitioner": [{"reference": "Practitioner/demo-practitioner-1"}],
+        },
+        {
+            "resourceType": "Condition",
+            "id": "demo-condition-1",
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "code": {"coding": [{"system": ICD10, "code": "E11.9", "display": "Сахарный диабет 2 типа без осложнений"}]},
+            "subject": {"reference": "Patient/demo-patient-1"},
+            "onsetDateTime": "2019-05-20",
+        },
+        {
+            "resourceType": "Encounter",
+            "id": "demo-encounter-1",
+            "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB", "display": "ambulatory"},
+            "subject": {"reference": "Patient/demo-patient-1"},
+            "participant": [{"individual": {"reference": "Practitioner/demo-practitioner-1"}}],
+            "period": {"start": when, "end": "2026-10-14T10:00:00+03:00"},
+            "reasonReference": [{"reference": "Condition/demo-condition-1"}],
+            "serviceProvider": {"reference": "Organization/demo-org-1"},
+        },
+        _obs("demo-obs-glucose", "2345-7", "Глюкоза в крови", {"valueQuantity": {"value": 7.4, "unit": "ммоль/л", "system": "http://unitsofmeasure.org", "code": "mmol/L"}}, when, "laboratory"),
+        _obs("demo-obs-hba1c", "4548-4", "Гликированный гемоглобин (HbA1c)", {"valueQuantity": {"value": 7.1, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}}, when, "laboratory"),
+        _obs(
+            "demo-obs-bp",
+            "85354-9",
+            "Артериальное давление",
+            {
+                "component": [
+                    {"code": {"coding": [{"system": LOINC, "code": "8480-6", "display": "Систолическое"}]}, "valueQuantity": {"value": 138, "unit": "мм рт. ст.", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                    {"code": {"coding": [{"system": LOINC, "code": "8462-4", "display": "Диастолическое"}]}, "valueQuantity": {"value": 86, "unit": "мм рт. ст.", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                ]
+            },
+            when,
+            "vital-signs",
+        ),
+        {
+            "resourceType": "DiagnosticReport",
+            "id": "demo-report-1",
+            "status": "final",
+            "code": {"text": "Биохимический анализ крови"},
+            "subject": {"reference": "Patient/demo-patient-1"},
+            "encounter": {"reference": "Encounter/demo-encounter-1"},
+            "effectiveDateTime": when,
+            "issued": "2026-10-14T15:00:00+03:00",
+            "performer": [{"reference": "Organization/demo-org-1"}],
+            "result": [{"reference": "Observation/demo-obs-glucose"}, {"reference": "Observation/demo-obs-hba1c"}],
+            "conclusion": "Гипергликемия; компенсация диабета неполная.",
+        },
+        {
+            "resourceType": "MedicationRequest",
+            "id": "demo-medrx-1",
+            "status": "active",
+            "intent": "order",
+            "medicationCodeableConcept": {"text": "Метформин 1000 мг, таблетки"},
+            "subject": {"reference": "Patient/demo-patient-1"},
+            "encounter": {"reference": "Encounter/demo-encounter-1"},
+            "authoredOn": "2026-10-14",
+            "requester": {"reference": "Practitioner/demo-practitioner-1"},
+            "dosageInstruction": [{"text": "По 1 таблетке 2 раза в день во время еды"}],
+        },
+        {
+            "resourceType": "Consent",
+            "id": "demo-consent-1",
+            "status": "active",
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+            "patient": {"reference": "Patient/demo-patient-1"},
+            "dateTime": "2026-10-14T09:25:00+03:00",
+            "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
+            "provision": {
+                "type": "permit",
+                "actor": [
+                    {
+                        "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]},
+                        "reference": {"reference": "Practitioner/demo-practitioner-1"},
+                    }
+                ],
+            },
+        },
+    ]
+
+
+def demo_bundle() -> dict:
+    entries = []
+    for r in demo_resources():
+        entries.append(
+            {"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r, "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}}
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def load_demo(app) -> None:
+    client = app.test_client()
+    r = client.post("/fhir", data=orjson.dumps(demo_bundle()), headers={"Content-Type": "application/fhir+json"})
+    if r.status_code != 200:
+        raise RuntimeError(f"demo card did not load: HTTP {r.status_code}")
+    log.info("demo card loaded: %d resources, Patient/demo-patient-1", len(r.get_json()["entry"]))
