@@ -28,6 +28,7 @@ import pymongo
 from pymongo.errors import DuplicateKeyError
 
 from .. import fhirtime
+from ..errors import FHIRError
 from .engine import Engine
 
 HISTORY = "history"
@@ -210,13 +211,13 @@ class ResourceStore:
     # -- atomic units ----------------------------------------------------------------
     def atomic(self, fn, retries: int = 8):
         """Run fn(unit) as one atomic unit; retried when a compare-and-set loses."""
-        for attempt in range(retries):
+        for _ in range(retries):
             try:
                 return self._run_once(fn)
-            except ConcurrentWrite:
-                if attempt == retries - 1:
-                    raise
-        raise AssertionError("unreachable")
+            except ConcurrentWrite as lost:
+                ref = str(lost)
+        # Still losing after every retry: 409 Conflict, as HAPI answers a version conflict.
+        raise FHIRError(409, "conflict", "concurrent-write", ref=ref)
 
     def _run_once(self, fn):
         eng = self.engine
