@@ -89,7 +89,7 @@ def _respond(ctx: Ctx, req: Req, resp: Resp) -> Response:
         if resp.location:
             headers["Location"] = f"{ctx.base}/{v.type}/{v.id}/_history/{v.version}"
     if resp.status == 304:
-        return Response(status=304, headers={k: headers[k] for k in ("ETag", "Last-Modified") if k in headers})
+        return _empty(304, {k: headers[k] for k in ("ETag", "Last-Modified") if k in headers})
     pretty = request.args.get("_pretty") == "true"
     payload = None  # bytes
     if resp.is_write:
@@ -111,8 +111,15 @@ def _respond(ctx: Ctx, req: Req, resp: Resp) -> Response:
             payload = jsonio.repretty(v.raw) if pretty else v.raw
     mime = g.get("fhir_mime", negotiation.FHIR_JSON)
     if payload is None:
-        return Response(status=resp.status, headers=headers)
+        return _empty(resp.status, headers)
     return Response(payload, status=resp.status, headers=headers, content_type=f"{mime};charset=utf-8")
+
+
+def _empty(status: int, headers: dict) -> Response:
+    """A response without a body: no Content-Type (Flask would claim text/html)."""
+    out = Response(status=status, headers=headers)
+    del out.headers["Content-Type"]
+    return out
 
 
 def _subset(resource: dict) -> dict:

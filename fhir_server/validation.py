@@ -79,6 +79,16 @@ class Structure:
                     required.append(name)
             self.types[tname] = elems
             self.required[tname] = tuple(required)
+        # The only R4 element named `resourceType` that is not a resource's own type tag:
+        # ExampleScenario.instance.resourceType, code 1..1, required binding to the
+        # resource types. The table generator drops every `resourceType` property, so it
+        # is restored here (otherwise the spec's own examplescenario-example is refused).
+        instance = self.types.get("ExampleScenario_Instance")
+        if instance is not None and "resourceType" not in instance:
+            instance["resourceType"] = Element(
+                "code", False, 1, False, self.resource_types, None, prims["code"][0], re.compile(prims["code"][1], re.ASCII)
+            )
+            self.required["ExampleScenario_Instance"] += ("resourceType",)
 
 
 _STRUCTURE: Structure | None = None
@@ -134,10 +144,7 @@ class _Walk:
             return
         elems = self.s.types[tname]
         for key, val in obj.items():
-            if key == "resourceType":
-                if tname in self.s.resource_types:
-                    continue
-                self.add("structure", "unknown-element", f"{path}.{key}", name=key)
+            if key == "resourceType" and tname in self.s.resource_types:
                 continue
             if key[:1] == "_":
                 self.primitive_extension(obj, key, val, elems, path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 import orjson
@@ -35,6 +35,15 @@ def decode_cursor(token: str) -> tuple[datetime, str]:
         raise FHIRError(400, "invalid", "bad-param", name=CURSOR, value=token[:60]) from None
 
 
+def _floor_ms(t: datetime) -> datetime:
+    return t.replace(microsecond=t.microsecond - t.microsecond % 1000)
+
+
+def _ceil_ms(t: datetime) -> datetime:
+    floor = _floor_ms(t)
+    return floor if floor == t else floor + timedelta(milliseconds=1)
+
+
 def page_size(ctx: Ctx, req: Req) -> int:
     raw = req.param("_count")
     if raw is None:
@@ -52,12 +61,15 @@ def history(ctx: Ctx, req: Req, rtype: str | None = None, rid: str | None = None
         rng = fhirtime.parse_range(raw)
         if rng is None:
             raise FHIRError(400, "invalid", "bad-param", name="_since", value=raw[:60])
-        since = rng[0]
+        # Stored instants have millisecond precision (BSON dates) and a finer query value
+        # would be truncated by the driver: round each bound to the equivalent millisecond.
+        since = _ceil_ms(rng[0])
     raw = req.param("_at")
     if raw is not None:
         at = fhirtime.parse_range(raw)
         if at is None:
             raise FHIRError(400, "invalid", "bad-param", name="_at", value=raw[:60])
+        at = (_floor_ms(at[0]), _ceil_ms(at[1]))  # versions superseded after low, written before high
     raw = req.param(CURSOR)
     if raw is not None:
         after = decode_cursor(raw)

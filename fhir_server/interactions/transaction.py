@@ -171,10 +171,12 @@ def _parse_op(ctx: Ctx, entry, index: int) -> _Op:
     if not parts:
         raise FHIRError(400, "invalid", "entry-url", expression=f"Bundle.entry[{index}].request.url", value=req.path)
     op.rtype = require_type(parts[0])
+    if len(parts) > 2 or (len(parts) == 1 and req.method == "POST" and req.query) or (len(parts) == 2 and req.method == "POST"):
+        # POST goes to the type (Patient), never to an instance (Patient/1): over HTTP
+        # that is refused, so here it must not silently create under a new id either.
+        raise FHIRError(400, "invalid", "entry-url", expression=f"Bundle.entry[{index}].request.url", value=req.path[:200])
     if len(parts) == 2:
         op.rid = require_id(parts[1])
-    elif len(parts) > 2 or (len(parts) == 1 and req.method == "POST" and req.query):
-        raise FHIRError(400, "invalid", "entry-url", expression=f"Bundle.entry[{index}].request.url", value=req.path[:200])
     if len(parts) == 1 and req.method != "POST":
         if not req.query:
             raise FHIRError(400, "invalid", "entry-url", expression=f"Bundle.entry[{index}].request.url", value=req.path)
@@ -193,7 +195,7 @@ def _parse_op(ctx: Ctx, entry, index: int) -> _Op:
 def _transaction(ctx: Ctx, entries: list, mode: str) -> Resp:
     from ..router import patch_operations, route
 
-    ops = [_parse_op(ctx, e, i) for i, e in enumerate(entries)]
+    ops = [_at(_Op(i, None), lambda: _parse_op(ctx, e, i)) for i, e in enumerate(entries)]
     seen_urls: set[str] = set()
     for op in ops:
         if op.full_url:
@@ -220,6 +222,13 @@ def _transaction(ctx: Ctx, entries: list, mode: str) -> Resp:
                 found = _at(op, lambda: write.match(unit, op.rtype, op.criteria))
                 if found is not None:
                     op.rid = found.id
+                    body_id = op.req.body.get("id") if m == "PUT" else None
+                    if body_id is not None and body_id != found.id:
+                        # As conditional update over HTTP: the body may not name another resource.
+                        raise FHIRError(
+                            400, "invalid", "conditional-id-mismatch", expression=f"Bundle.entry[{op.index}].resource.id",
+                            body=str(body_id)[:70], match=found.id,
+                        )
                 elif m == "PUT":
                     op.rid = op.req.body.get("id") or write.new_id()
             if op.full_url and op.rid and m in ("POST", "PUT"):

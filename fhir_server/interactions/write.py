@@ -84,6 +84,8 @@ def _written(ctx: Ctx, status: int, v: Version, key: str) -> Resp:
 
 # -- create ------------------------------------------------------------------------
 def create(unit: Unit, ctx: Ctx, rtype: str, resource: dict, if_none_exist: str | None = None, rid: str | None = None) -> Resp:
+    if if_none_exist and if_none_exist.startswith(f"{rtype}?"):
+        if_none_exist = if_none_exist[len(rtype) + 1 :]  # "Patient?identifier=..." as HAPI accepts it
     if if_none_exist:
         existing = match(unit, rtype, if_none_exist)
         if existing is not None:

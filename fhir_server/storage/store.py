@@ -20,6 +20,7 @@ writers that read the same version can never both win.
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,6 +80,31 @@ def _ordered_resource(resource: dict, meta: dict) -> dict:
         if k not in out:
             out[k] = val
     return out
+
+
+class _Clock:
+    """lastUpdated stamps that strictly increase within this process.
+
+    Stored instants have millisecond precision; two writes in the same millisecond
+    would tie and history (newest first) could list them in either order. Each stamp
+    is max(now, previous + 1 ms), so one process's writes are totally ordered by
+    time. (Writers in different processes are concurrent: any order is true.)
+    """
+
+    def __init__(self):
+        self._last = None
+        self._lock = threading.Lock()
+
+    def tick(self) -> datetime:
+        with self._lock:
+            t = fhirtime.now()
+            if self._last is not None and t <= self._last:
+                t = self._last + timedelta(milliseconds=1)
+            self._last = t
+            return t
+
+
+_clock = _Clock()
 
 
 class Unit:
@@ -147,7 +173,7 @@ class Unit:
     ) -> Version:
         """Store a new version (a tombstone when resource is None) after `prev`."""
         version = prev.version + 1 if prev else 1
-        ts = fhirtime.now()
+        ts = _clock.tick()
         if prev and ts <= prev.last_updated:
             ts = prev.last_updated + timedelta(milliseconds=1)  # keep each resource's history strictly ordered
         raw = None
