@@ -85,5 +85,5 @@ def parse_range(value: str) -> tuple[datetime, datetime] | None:
         digits = len(frac) - 1 if frac else 0
         step = timedelta(microseconds=10 ** (6 - min(digits, 6))) if digits else timedelta(seconds=1)
         return low.astimezone(UTC), (low + step).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None

@@ -48,6 +48,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Внутренняя ошибка сервера; идентификатор обращения {cid}",
     ),
     "bad-param": ("Invalid value of parameter {name}: '{value}'", "Недопустимое значение параметра {name}: '{value}'"),
+    "unknown-param": (
+        "Unknown or unsupported search parameter(s): {name}",
+        "Неизвестные или неподдерживаемые параметры поиска: {name}",
+    ),
+    "bad-modifier": ("Modifier '{modifier}' is not supported for {name}", "Модификатор '{modifier}' не поддерживается для {name}"),
+    "bad-sort": ("Cannot sort by '{name}'", "Сортировка по '{name}' невозможна"),
+    "chain-depth": ("Chain '{name}' is deeper than the two levels supported", "Цепочка '{name}' глубже поддерживаемых двух уровней"),
+    "contained-search": ("Searching contained resources is not supported", "Поиск по вложенным ресурсам не поддерживается"),
+    "system-search-type": (
+        "A search across all types needs _type (for example ?_type=Patient,Observation)",
+        "Для поиска по всем типам нужен параметр _type (например ?_type=Patient,Observation)",
+    ),
+    "search-form": (
+        "POST _search needs Content-Type application/x-www-form-urlencoded, not '{value}'",
+        "Для POST _search нужен Content-Type application/x-www-form-urlencoded, а не '{value}'",
+    ),
     "bad-header": ("Invalid {name} header: '{value}'", "Недопустимый заголовок {name}: '{value}'"),
     # resources and versions
     "not-found": ("Resource {ref} is not known", "Ресурс {ref} не найден"),
@@ -92,8 +108,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "conditional-empty": ("Conditional criteria must not be empty", "Условие не может быть пустым"),
     "conditional-param": (
-        "Parameter '{name}' is not supported in conditional criteria (supported: {supported})",
-        "Параметр '{name}' не поддерживается в условиях (поддерживаются: {supported})",
+        "Parameter '{name}' is not allowed in conditional criteria (allowed: {supported})",
+        "Параметр '{name}' недопустим в условиях (допустимы: {supported})",
     ),
     "conditional-exists": ("Resource {ref} matches {criteria}; nothing was created", "Условию {criteria} соответствует ресурс {ref}; новый не создан"),
     "conditional-id-mismatch": (

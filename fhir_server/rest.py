@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -58,6 +59,24 @@ def _read_body():
     return jsonio.loads(raw)
 
 
+def _search_form() -> list[tuple[str, str]]:
+    """The form body of POST _search (search.html 3.1.1: application/x-www-form-urlencoded)."""
+    settings = current_app.config["FHIR_SETTINGS"]
+    length = request.content_length
+    if length is not None and length > settings.max_body_bytes:
+        raise FHIRError(413, "too-costly", "body-too-large", limit=settings.max_body_bytes)
+    ctype = (request.mimetype or "").lower()
+    raw = request.get_data(cache=True)
+    if not raw:
+        return []
+    if ctype != "application/x-www-form-urlencoded":
+        raise FHIRError(415, "not-supported", "search-form", value=(request.headers.get("Content-Type") or "")[:80])
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise FHIRError(400, "invalid", "bad-param", name="_search", value="(not UTF-8)") from None
+
+
 def _ctx() -> Ctx:
     app = current_app
     return Ctx(app.config["FHIR_STORE"], app.config["FHIR_SETTINGS"], _base_url(), g.fhir_lang)
@@ -72,10 +91,15 @@ def _negotiate():
 @bp.route("/", defaults={"path": ""}, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
 @bp.route("/<path:path>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 def fhir(path: str):
-    body = _read_body() if request.method in ("POST", "PUT", "PATCH") else None
+    params = list(request.args.items(multi=True))
+    if request.method == "POST" and (path == "_search" or path.endswith("/_search")):
+        params += _search_form()  # POST [base]/Type/_search: URL and form parameters together
+        body = None
+    else:
+        body = _read_body() if request.method in ("POST", "PUT", "PATCH") else None
     headers = {h: request.headers[h] for h in _PASSED_HEADERS if h in request.headers}
     query = request.query_string.decode("utf-8", "replace")
-    req = Req(request.method, path, query, list(request.args.items(multi=True)), headers, body)
+    req = Req(request.method, path, query, params, headers, body)
     ctx = _ctx()
     resp = route(ctx, req)
     return _respond(ctx, req, resp)
@@ -126,6 +150,8 @@ def _subset(resource: dict) -> dict:
     s, e = request.args.get("_summary"), request.args.get("_elements")
     if (s is None and e is None) or not isinstance(resource, dict) or "resourceType" not in resource:
         return resource
+    if resource.get("resourceType") == "Bundle" and resource.get("type") in ("searchset", "history"):
+        return resource  # a search applies _summary/_elements to its entries itself
     if resource.get("resourceType") in ("Bundle", "OperationOutcome", "CapabilityStatement") and s is None:
         return resource
     return summary.apply(resource, s, e)

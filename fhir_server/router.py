@@ -12,13 +12,13 @@ from urllib.parse import urlencode
 
 from . import jsonio
 from .errors import FHIRError
-from .interactions import capabilities, history, read, transaction, validate, write
+from .interactions import capabilities, history, read, search, transaction, validate, write
 from .interactions.base import Ctx, Req, Resp, parse_etag_version, require_id, require_type
 from .interactions.references import resolve_references
 
 # Interactions routed for every supported resource type, and at system level (R4 restful-interaction codes).
-TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create")
-SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system")
+TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type")
+SYSTEM_INTERACTIONS = ("transaction", "batch", "history-system", "search-system")
 TYPE_OPERATIONS = (("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"),)
 # Parameters that shape the response, never part of conditional criteria.
 RESPONSE_PARAMS = frozenset(("_format", "_pretty", "_summary", "_elements"))
@@ -68,7 +68,13 @@ def route(ctx: Ctx, req: Req) -> Resp:
     if n == 0:
         if method == "POST":
             return transaction.process(ctx, req)
+        if method == "GET":
+            return search.search_system(ctx, req, req.params)
         raise _not_allowed(req)
+    if n == 1 and parts[0] == "_search":
+        if method != "POST":
+            raise _not_allowed(req)
+        return search.search_system(ctx, req, req.params)
     head = parts[0]
     if n == 1 and head == "metadata":
         if method != "GET":
@@ -88,6 +94,10 @@ def route(ctx: Ctx, req: Req) -> Resp:
         if method != "GET":
             raise _not_allowed(req)
         return history.history(ctx, req, rtype)
+    if n == 2 and second == "_search":
+        if method != "POST":
+            raise _not_allowed(req)
+        return search.search_type(ctx, req, rtype, req.params)
     if n == 2 and second == "$validate":
         if method != "POST":
             raise _not_allowed(req)
@@ -100,6 +110,15 @@ def route(ctx: Ctx, req: Req) -> Resp:
         if method != "GET":
             raise _not_allowed(req)
         return history.history(ctx, req, rtype, rid)
+    if n == 3 and rtype == "Patient" and third == "$everything":
+        if method != "GET":
+            raise _not_allowed(req)
+        return search.everything(ctx, req, rid, req.params)
+    if n in (3, 4) and third[:1].isupper() and (n == 3 or parts[3] == "_search"):
+        # Compartment search: GET [base]/Patient/123/Observation?... (or POST .../_search).
+        if method != ("GET" if n == 3 else "POST"):
+            raise _not_allowed(req)
+        return search.search_compartment(ctx, req, rtype, rid, require_type(third), req.params)
     if n == 3 and third == "$validate":
         if method != "POST":
             raise _not_allowed(req)
@@ -116,6 +135,8 @@ def _type_level(ctx: Ctx, req: Req, method: str, rtype: str) -> Resp:
         resource = _body_resource(ctx, req, rtype, for_create=True)
         ine = req.header("if-none-exist")
         return _atomic(ctx, lambda u: write.create(u, ctx, rtype, resource, if_none_exist=ine))
+    if method == "GET":
+        return search.search_type(ctx, req, rtype, req.params)
     criteria = _criteria(req)
     if method == "PUT":
         if not criteria:

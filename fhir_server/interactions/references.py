@@ -27,7 +27,7 @@ def resolve_references(reader, resource: dict, idmap: dict[str, str]) -> dict:
             return hit
         m = CONDITIONAL_REF.match(ref)
         rtype = m.group(1)
-        found = reader.find(rtype, compile_criteria(rtype, m.group(2)), limit=2)
+        found = reader.find(rtype, compile_criteria(reader, rtype, m.group(2)), limit=2)
         if not found:
             raise FHIRError(404, "not-found", "unresolved-reference", value=ref[:200])
         if len(found) > 1:

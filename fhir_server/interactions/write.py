@@ -51,7 +51,7 @@ def prepare(rtype: str, body, *, for_create: bool = False, url_id: str | None = 
 
 def match(unit: Unit, rtype: str, criteria: str) -> Version | None:
     """The single resource matching conditional criteria; 412 when several match."""
-    found = unit.find(rtype, compile_criteria(rtype, criteria), limit=2)
+    found = unit.find(rtype, compile_criteria(unit, rtype, criteria), limit=2)
     if len(found) > 1:
         raise FHIRError(412, "multiple-matches", "conditional-multiple", criteria=f"{rtype}?{criteria}"[:200])
     return found[0] if found else None
@@ -94,7 +94,7 @@ def create(unit: Unit, ctx: Ctx, rtype: str, resource: dict, if_none_exist: str 
             return Resp(200, existing, is_write=True, location=True, outcome=outcome)
     resource = dict(resource)
     resource["id"] = rid or new_id()
-    v = unit.write(rtype, resource["id"], resource, "POST", None, index_resource(resource))
+    v = unit.write(rtype, resource["id"], resource, "POST", None, index_resource(resource, ctx.base))
     return _written(ctx, 201, v, "created")
 
 
@@ -105,7 +105,7 @@ def update(unit: Unit, ctx: Ctx, rtype: str, rid: str, resource: dict, if_match:
     if _unchanged(prev, resource):
         # As HAPI: an update that changes nothing creates no new version.
         return Resp(200, prev, is_write=True, outcome=info_outcome("unchanged", ctx.lang, ref=prev.ref))
-    v = unit.write(rtype, rid, resource, "PUT", prev, index_resource(resource))
+    v = unit.write(rtype, rid, resource, "PUT", prev, index_resource(resource, ctx.base))
     created = prev is None or prev.deleted
     return _written(ctx, 201 if created else 200, v, "created" if created else "updated")
 
@@ -154,7 +154,7 @@ def patch(unit: Unit, ctx: Ctx, rtype: str, rid: str, ops: list, if_match: int |
         raise FHIRError(422, issues=issues)
     if _unchanged(prev, patched):
         return Resp(200, prev, is_write=True, outcome=info_outcome("unchanged", ctx.lang, ref=ref))
-    v = unit.write(rtype, rid, patched, "PATCH", prev, index_resource(patched))
+    v = unit.write(rtype, rid, patched, "PATCH", prev, index_resource(patched, ctx.base))
     return _written(ctx, 200, v, "updated")
 
 

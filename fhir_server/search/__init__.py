@@ -1,4 +1,4 @@
-"""Search: write-time index extraction and query compilation (grows with issue 3)."""
+"""Search: the parameter table, write-time index extraction, parsing, compiling, executing."""
 
 from .criteria import compile_criteria, parse_query
 from .index import index_resource

@@ -1,9 +1,10 @@
 """Search criteria of conditional interactions compiled to MongoDB filters.
 
-Conditional create / update / delete and conditional references (R4 http.html
+Conditional create / update / delete / patch and conditional references (R4 http.html
 3.1.0.8, 3.1.0.9, 3.1.0.12; bundle.html 3.3.1.5.3) name their target with search
-parameters. An ignored criterion could make a conditional delete or update hit the
-wrong resource, so unsupported parameters are refused, never skipped.
+parameters, parsed and compiled exactly as a search. An ignored criterion could make
+a conditional delete or update hit the wrong resource, so parameters the server does
+not know, and result parameters (_sort, _count, ...), are refused, never skipped.
 """
 
 from __future__ import annotations
@@ -11,75 +12,23 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from ..errors import FHIRError
-from ..validation import structure
-
-SUPPORTED = ("_id", "identifier")
-
-
-def _split_unescaped(value: str, sep: str) -> list[str]:
-    """Split on `sep` where it is not escaped by a backslash (search.html 3.1.1.1.1); escapes are kept."""
-    parts, start, i = [], 0, 0
-    while i < len(value):
-        if value[i] == "\\":
-            i += 2
-            continue
-        if value[i] == sep:
-            parts.append(value[start:i])
-            start = i + 1
-        i += 1
-    parts.append(value[start:])
-    return parts
-
-
-def _unescape(value: str) -> str:
-    out, i = [], 0
-    while i < len(value):
-        if value[i] == "\\" and i + 1 < len(value):
-            out.append(value[i + 1])
-            i += 2
-            continue
-        out.append(value[i])
-        i += 1
-    return "".join(out)
-
-
-def _split_token(value: str) -> tuple[str | None, str, bool]:
-    """(system, code, has_bar) of an escaped token value."""
-    parts = _split_unescaped(value, "|")
-    if len(parts) == 1:
-        return None, _unescape(value), False
-    return _unescape(parts[0]), _unescape("|".join(parts[1:])), True
+from . import execute
+from .query import parse
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:
     return parse_qsl(query, keep_blank_values=True)
 
 
-def compile_criteria(rtype: str, query: str) -> dict:
-    params = parse_query(query)
+def compile_criteria(reader, rtype: str, query: str) -> dict:
+    params = [(k, v) for k, v in parse_query(query) if k not in ("_format", "_pretty")]
     if not params:
         raise FHIRError(400, "invalid", "conditional-empty")
-    has_identifier = "identifier" in structure().types.get(rtype, {})
-    clauses = []
-    for name, raw in params:
-        if name not in SUPPORTED or (name == "identifier" and not has_identifier):
-            raise FHIRError(400, "not-supported", "conditional-param", name=name, supported=", ".join(SUPPORTED))
-        if raw == "":
-            raise FHIRError(400, "invalid", "bad-param", name=name, value=raw)
-        values = _split_unescaped(raw, ",")
-        if name == "_id":
-            clauses.append({"_id": {"$in": [_unescape(v) for v in values]}})
-            continue
-        ors = []
-        for v in values:
-            system, code, has_bar = _split_token(v)
-            if not has_bar:
-                ors.append({"idx.identifier.c": code})
-            elif system == "":
-                ors.append({"idx.identifier": {"$elemMatch": {"s": None, "c": code}}})
-            elif code == "":
-                ors.append({"idx.identifier.s": system})
-            else:
-                ors.append({"idx.identifier": {"$elemMatch": {"s": system, "c": code}}})
-        clauses.append(ors[0] if len(ors) == 1 else {"$or": ors})
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    parsed = parse(rtype, params)
+    refused = parsed.unknown + [k for k, _ in parsed.kept if k.split(":", 1)[0].startswith("_") and k.split(":", 1)[0] in _RESULT]
+    if refused:
+        raise FHIRError(400, "not-supported", "conditional-param", name=refused[0], supported="the search parameters of " + rtype)
+    return execute.filter_for(reader, rtype, parsed.criteria)
+
+
+_RESULT = ("_sort", "_count", "_total", "_summary", "_elements", "_include", "_revinclude", "_contained", "_containedType")

@@ -163,6 +163,25 @@ class Unit:
         docs = list(cursor.limit(count))
         return [_historic(d) for d in docs], total
 
+    def search(self, rtype: str, flt: dict, sort: list[tuple[str, int]], limit: int) -> list[Version]:
+        """Current, non-deleted versions matching a compiled search filter, sorted, at most `limit`."""
+        cur = self.db[rtype].find({"d": False, **flt}, {"idx": 0}, session=self.session)
+        return [_current(rtype, d) for d in cur.sort(sort).limit(limit)]
+
+    def count(self, rtype: str, flt: dict) -> int:
+        return self.db[rtype].count_documents({"d": False, **flt}, session=self.session)
+
+    def ids(self, rtype: str, flt: dict) -> list[str]:
+        """Ids of the current resources matching a filter (chains: an indexed projection)."""
+        return [d["_id"] for d in self.db[rtype].find({"d": False, **flt}, {"_id": 1}, session=self.session)]
+
+    def index_values(self, rtype: str, flt: dict, code: str) -> list:
+        """The stored index entries of one parameter over the matching resources (_has, _revinclude)."""
+        out = []
+        for d in self.db[rtype].find({"d": False, **flt}, {f"idx.{code}": 1}, session=self.session):
+            out.extend(d.get("idx", {}).get(code, ()))
+        return out
+
     def find(self, rtype: str, query: dict, limit: int = 0) -> list[Version]:
         flt = {"d": False, **query}
         cur = self.db[rtype].find(flt, {"idx": 0}, session=self.session, limit=limit)
@@ -183,7 +202,9 @@ class Unit:
             meta["lastUpdated"] = fhirtime.format_instant(ts)
             resource = _ordered_resource(resource, meta)
             raw = orjson.dumps(resource)
-        doc = {"_id": rid, "v": version, "ts": ts, "d": resource is None, "raw": raw, "idx": index or {}}
+        doc = {"_id": rid, "v": version, "ts": ts, "d": resource is None, "raw": raw, "idx": {}, "sk": {}}
+        if index:
+            doc.update(index)  # {"idx": search values, "sk": sort keys}
         col = self.db[rtype]
         if prev is None:
             try:
@@ -231,8 +252,13 @@ class ResourceStore:
             hist.create_index([("t", 1), ("i", 1), ("v", pymongo.DESCENDING)], name="instance_history")
             for rtype in resource_types:
                 col = self.db[rtype]
-                col.create_index([("idx.identifier.s", 1), ("idx.identifier.c", 1)], name="identifier")
                 col.create_index([("ts", pymongo.DESCENDING), ("_id", 1)], name="last_updated")
+                if not self.engine.embedded:
+                    # Every search parameter's values (idx.<code>.<field>) and sort keys are
+                    # served by wildcard indexes (MongoDB 4.2+): one index per collection
+                    # instead of one per parameter, which would pass the 64-index limit.
+                    col.create_index([("idx.$**", 1)], name="search_values")
+                    col.create_index([("sk.$**", 1)], name="sort_keys")
 
     # -- atomic units ----------------------------------------------------------------
     def atomic(self, fn, retries: int = 8):
@@ -271,6 +297,25 @@ class ResourceStore:
 
     def vread(self, rtype: str, rid: str, version: int) -> Version | None:
         return self.reader().vread(rtype, rid, version)
+
+    def search(self, rtype: str, flt: dict, sort: list[tuple[str, int]], limit: int) -> list[Version]:
+        """Current, non-deleted versions matching a compiled search filter, sorted, at most `limit`."""
+        cur = self.db[rtype].find({"d": False, **flt}, {"idx": 0}, session=self.session)
+        return [_current(rtype, d) for d in cur.sort(sort).limit(limit)]
+
+    def count(self, rtype: str, flt: dict) -> int:
+        return self.db[rtype].count_documents({"d": False, **flt}, session=self.session)
+
+    def ids(self, rtype: str, flt: dict) -> list[str]:
+        """Ids of the current resources matching a filter (chains: an indexed projection)."""
+        return [d["_id"] for d in self.db[rtype].find({"d": False, **flt}, {"_id": 1}, session=self.session)]
+
+    def index_values(self, rtype: str, flt: dict, code: str) -> list:
+        """The stored index entries of one parameter over the matching resources (_has, _revinclude)."""
+        out = []
+        for d in self.db[rtype].find({"d": False, **flt}, {f"idx.{code}": 1}, session=self.session):
+            out.extend(d.get("idx", {}).get(code, ()))
+        return out
 
     def find(self, rtype: str, query: dict, limit: int = 0) -> list[Version]:
         return self.reader().find(rtype, query, limit)

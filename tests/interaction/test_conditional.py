@@ -121,8 +121,10 @@ def _conditional_call(client, kind, query):
 
 
 @pytest.mark.parametrize("kind", ["create", "update", "delete"])
-@pytest.mark.parametrize("query", ["name=x", f"{CRITERIA}&family=Ivanov", "identifier="])
-def test_unsupported_or_empty_criteria_is_400(client, kind, query):
+@pytest.mark.parametrize(
+    "query", ["nonsense=x", f"{CRITERIA}&not-a-param=Ivanov", "identifier=", f"{CRITERIA}&_sort=name", "birthdate=notadate"]
+)
+def test_unknown_result_or_malformed_criteria_is_400(client, kind, query):
     _create(client)
     before = history_total(client)
     assert_error(_conditional_call(client, kind, query), 400)
@@ -153,3 +155,14 @@ def test_conditional_patch(client):
     assert r.status_code == 200
     assert r.get_json()["id"] == existing["id"]
     assert r.get_json()["gender"] == "female"
+
+
+@pytest.mark.parametrize("kind", ["update", "delete"])
+def test_any_search_parameter_is_a_criterion(client, kind):
+    existing = _create(client)
+    r = _conditional_call(client, kind, "family=иванов&birthdate=1980-05-01&gender=male")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert client.get(f"/fhir/Patient/{existing['id']}").status_code == (200 if kind == "update" else 410)
+    # A criterion that matches nothing: update creates, delete deletes nothing.
+    r = _conditional_call(client, kind, "family=Петров")
+    assert r.status_code == (201 if kind == "update" else 200)

@@ -293,11 +293,19 @@ def test_conditional_reference_two_matches_fails(client):
     _assert_nothing_written(client, before, ["Patient/c2"])
 
 
-def test_conditional_reference_unsupported_parameter_fails(client):
+def test_conditional_reference_unknown_parameter_fails(client):
     client.create(patient(identifier=snils("444")))
-    r = client.post("/fhir", txn(post(observation("Patient?name=Иванов"))))
+    r = client.post("/fhir", txn(post(observation("Patient?no-such-param=Иванов"))))
     assert r.status_code == 400, r.get_data(as_text=True)
     assert issue_expr(r).startswith("Bundle.entry[0]")
+
+
+def test_conditional_reference_by_any_search_parameter(client):
+    p = client.create(patient(identifier=snils("444")))
+    r = client.post("/fhir", txn(post(observation("Patient?name=иванов&birthdate=1980"))))
+    assert r.status_code == 200, r.get_data(as_text=True)
+    obs = client.get("/fhir/" + r.get_json()["entry"][0]["response"]["location"].split("/_history")[0]).get_json()
+    assert obs["subject"]["reference"] == f"Patient/{p['id']}"
 
 
 # -- malformed bundles -------------------------------------------------------------------
