@@ -15,6 +15,7 @@ from .errors import FHIRError
 from .interactions import capabilities, history, read, search, transaction, validate, write
 from .interactions.base import Ctx, Req, Resp, parse_etag_version, require_id, require_type
 from .interactions.references import resolve_references
+from .search import definitions
 
 # Interactions routed for every supported resource type, and at system level (R4 restful-interaction codes).
 TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type")
@@ -87,6 +88,8 @@ def route(ctx: Ctx, req: Req) -> Resp:
     if head.startswith("$") or head.startswith("_"):
         raise FHIRError(404, "not-found", "unknown-path", path="/" + req.path)
     rtype = require_type(head)
+    if rtype == definitions.TYPE:
+        definitions.ensure_loaded(ctx.store)
     if n == 1:
         return _type_level(ctx, req, method, rtype)
     second = parts[1]

@@ -243,7 +243,20 @@ def build(defs_dir: pathlib.Path) -> tuple[dict, list[str]]:
             if ptype in PREFIXED:
                 entry["comparator"] = list(ALL_PREFIXES)
             table.setdefault(base, {})[code] = entry
-    return {"fhirVersion": "4.0.1", "generatedFrom": "FHIR R4 search-parameters.json", "params": table}, skipped
+    used = {e["url"] for params in table.values() for e in params.values()}
+    definitions = {d["url"]: _definition(d, table) for d in defs if d["url"] in used}
+    return {"fhirVersion": "4.0.1", "generatedFrom": "FHIR R4 search-parameters.json", "params": table, "definitions": definitions}, skipped
+
+
+def _definition(d: dict, table: dict) -> dict:
+    """The SearchParameter resource the server serves for a definition: the official one,
+    trimmed to what a client needs, its `base` limited to the types the table covers."""
+    keep = ("id", "url", "version", "name", "status", "experimental", "date", "publisher", "description", "code",
+            "base", "type", "expression", "xpath", "xpathUsage", "target", "multipleOr", "multipleAnd", "comparator",
+            "modifier", "chain", "component")
+    out = {"resourceType": "SearchParameter", **{k: d[k] for k in keep if k in d}}
+    out["base"] = [b for b in d["base"] if d["code"] in table.get(b, {}) and table[b][d["code"]]["url"] == d["url"]] or d["base"]
+    return out
 
 
 def _modifiers(code: str, ptype: str, entry: dict) -> list[str]:

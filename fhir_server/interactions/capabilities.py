@@ -6,10 +6,48 @@ table; nothing here lists a type or an interaction by hand.
 
 from __future__ import annotations
 
+import functools
+
 from resources import registry
 
 from .. import __version__, fhirtime
+from ..search.params import all_types, params_of
 from .base import Ctx, Resp
+
+# Documentation of the parameters every type has.
+_DOCS = {
+    "_id": "Logical id of the resource",
+    "_lastUpdated": "When the resource version last changed",
+}
+TYPE_OPERATIONS_EXTRA = {
+    "Patient": [("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything")],
+}
+
+
+def _search_params(rtype: str) -> list[dict]:
+    out = []
+    for code, p in sorted(params_of(rtype).items()):
+        sp = {"name": code, "definition": p.url, "type": p.type}
+        if code in _DOCS:
+            sp["documentation"] = _DOCS[code]
+        out.append(sp)
+    return out
+
+
+@functools.cache
+def _revincludes() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for src in all_types():
+        for code, p in sorted(params_of(src).items()):
+            if p.type == "reference":
+                for target in p.targets:
+                    out.setdefault(target, []).append(f"{src}:{code}")
+    return out
+
+
+def _includes(rtype: str) -> list[str]:
+    refs = sorted(code for code, p in params_of(rtype).items() if p.type == "reference")
+    return ["*", *(f"{rtype}:{code}" for code in refs)] if refs else []
 
 _STARTED = fhirtime.format_instant(fhirtime.now())
 
@@ -30,9 +68,18 @@ def capability_statement(ctx: Ctx, type_interactions, system_interactions, type_
                 "conditionalUpdate": True,
                 "conditionalDelete": "single",
                 "referencePolicy": ["literal", "local"],
-                "operation": [{"name": name, "definition": url} for name, url in type_operations],
+                "searchInclude": _includes(rtype),
+                "searchRevInclude": sorted(_revincludes().get(rtype, [])),
+                "searchParam": _search_params(rtype),
+                "operation": [
+                    {"name": name, "definition": url}
+                    for name, url in (*type_operations, *TYPE_OPERATIONS_EXTRA.get(rtype, ()))
+                ],
             }
         )
+        for key in ("searchInclude", "searchRevInclude"):
+            if not resources[-1][key]:
+                del resources[-1][key]
     statement = {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -49,6 +96,10 @@ def capability_statement(ctx: Ctx, type_interactions, system_interactions, type_
                 "mode": "server",
                 "resource": resources,
                 "interaction": [{"code": code} for code in system_interactions],
+                "searchParam": [
+                    {"name": "_id", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id", "type": "token"},
+                    {"name": "_lastUpdated", "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated", "type": "date"},
+                ],
             }
         ],
     }

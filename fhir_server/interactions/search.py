@@ -17,7 +17,7 @@ from resources import registry
 
 from .. import fhirtime, negotiation, summary
 from ..errors import FHIRError
-from ..search import execute
+from ..search import definitions, execute
 from ..search.query import Parsed, bad, parse
 from .base import Ctx, Req, Resp
 
@@ -79,6 +79,8 @@ def search_system(ctx: Ctx, req: Req, params: list[tuple[str, str]]) -> Resp:
             raise bad("_type", t)
         if t not in types:
             types.append(t)
+    if definitions.TYPE in types:
+        definitions.ensure_loaded(ctx.store)
     parsed = parse(None, params, ctx.base, types)
     _check_unknown(req, parsed)
     crits = [[c[1][t] if isinstance(c, tuple) else c for c in parsed.criteria] for t in types]

@@ -5,21 +5,102 @@ The embedded engine is mongomock, in-process. Two things make it fit for a serve
 * One process-wide lock serialises every operation on it. mongomock mutates documents
   in place and its collections are not safe for concurrent threads; with the GIL there
   is little parallelism to lose, and the lock also gives transactions their isolation.
-* An `_id` fast path. mongomock answers every query by filtering the whole collection,
-  so an `_id` lookup costs O(n). The patch answers filters that pin `_id` (equality or
-  `$in`) from the collection's own `_id` map and still applies the full filter to the
-  candidates, so the result is exactly what the scan would return. This is purely an
-  engine speed-up; queries stay plain MongoDB queries that a real server serves from
-  its `_id` index.
+* Candidate lookups. mongomock answers every query by filtering the whole collection,
+  so any lookup costs O(n). The patch narrows the scan to candidates, then still
+  applies the full filter to each, so the result is exactly what the scan would return:
+  - filters that pin `_id` (equality or `$in`) take it from the collection's `_id` map;
+  - filters with an equality on a search value (`idx.<code>.<field>`: a token code,
+    a reference's type and id, a uri, an exact string; directly or inside `$elemMatch`,
+    `$and`, or in every branch of an `$or`) take it from an inverted index of the
+    stored search values, kept by the store on every write (`Engine.note_write`).
+  This is purely an engine speed-up; queries stay plain MongoDB queries that a real
+  server serves from its indexes.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import defaultdict
 
 import pymongo
 
 _PATCHED = False
+# Entry fields whose string values the inverted index holds (see search/index.py).
+_POSTED = frozenset(("s", "c", "t", "i", "u", "e", "is", "ic", "ot"))
+
+
+class SearchValueIndex:
+    """Inverted index of one embedded collection: (code, field, value) -> ids."""
+
+    def __init__(self):
+        self.postings: dict[tuple, set] = defaultdict(set)
+        self.keys_of: dict[str, list] = {}
+
+    @staticmethod
+    def _keys(doc: dict) -> list:
+        out = []
+        for code, entries in (doc.get("idx") or {}).items():
+            for e in entries:
+                for f, v in e.items():
+                    if isinstance(v, dict):  # a composite's component entry
+                        out.extend((code, f"{f}.{g}", w) for g, w in v.items() if g in _POSTED and isinstance(w, str))
+                    elif f in _POSTED and isinstance(v, str):
+                        out.append((code, f, v))
+        return out
+
+    def put(self, rid: str, doc: dict | None) -> None:
+        for key in self.keys_of.pop(rid, ()):
+            ids = self.postings.get(key)
+            if ids is not None:
+                ids.discard(rid)
+                if not ids:
+                    del self.postings[key]
+        if doc is not None:
+            keys = self._keys(doc)
+            for key in keys:
+                self.postings[key].add(rid)
+            self.keys_of[rid] = keys
+
+    def _lookup(self, code: str, field: str, value) -> set | None:
+        if isinstance(value, str):
+            return self.postings.get((code, field, value), set())
+        if isinstance(value, dict) and set(value) == {"$in"} and all(isinstance(v, str) for v in value["$in"]):
+            out: set = set()
+            for v in value["$in"]:
+                out |= self.postings.get((code, field, v), set())
+            return out
+        return None
+
+    def candidates(self, flt) -> set | None:
+        """A superset of the ids matching `flt`, or None when no clause narrows it."""
+        if not isinstance(flt, dict):
+            return None
+        found: list[set] = []
+        for k, v in flt.items():
+            got = None
+            if k == "$and" and isinstance(v, list):
+                subs = [c for c in (self.candidates(x) for x in v) if c is not None]
+                got = set.intersection(*subs) if subs else None
+            elif k == "$or" and isinstance(v, list) and v:
+                subs = [self.candidates(x) for x in v]
+                got = set().union(*subs) if all(c is not None for c in subs) else None
+            elif k.startswith("idx."):
+                parts = k.split(".")
+                if len(parts) >= 3:
+                    got = self._lookup(parts[1], ".".join(parts[2:]), v)
+                elif len(parts) == 2 and isinstance(v, dict) and set(v) == {"$elemMatch"}:
+                    got = self._elem(parts[1], v["$elemMatch"])
+            if got is not None:
+                found.append(got)
+        if not found:
+            return None
+        return set.intersection(*found) if len(found) > 1 else found[0]
+
+    def _elem(self, code: str, pred) -> set | None:
+        if not isinstance(pred, dict):
+            return None
+        found = [c for c in (self._lookup(code, f, v) for f, v in pred.items() if not f.startswith("$")) if c is not None]
+        return set.intersection(*found) if found else None
 
 
 def _patch_mongomock_id_lookup() -> None:
@@ -32,6 +113,13 @@ def _patch_mongomock_id_lookup() -> None:
     original = Collection._iter_documents
 
     def _iter_documents(self, filter):  # noqa: A002 - mongomock's own signature
+        accel = getattr(self._store, "fhir_search_values", None)
+        if accel is not None and type(filter) is dict and "_id" not in filter:
+            ids = accel.candidates(filter)
+            if ids is not None:
+                store = self._store
+                docs = [store[k] for k in sorted(ids) if k in store]
+                return (d for d in docs if filtering.filter_applies(filter, d))
         if type(filter) is dict and "_id" in filter:
             ident = filter["_id"]
             if type(ident) is str:
@@ -61,6 +149,16 @@ class Engine:
         self.transactions = transactions  # real multi-document transactions available
         # Embedded engine: every operation holds this lock (see module docstring).
         self.lock = threading.RLock() if embedded else None
+
+    def note_write(self, collection: str, rid: str, doc: dict | None) -> None:
+        """Keep the embedded engine's inverted index of search values current."""
+        if not self.embedded:
+            return
+        store = self.db[collection]._store
+        accel = getattr(store, "fhir_search_values", None)
+        if accel is None:
+            accel = store.fhir_search_values = SearchValueIndex()
+        accel.put(rid, doc)
 
     def close(self) -> None:
         self.client.close()

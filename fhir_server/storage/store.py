@@ -111,6 +111,7 @@ class Unit:
     """One atomic unit of work (see module docstring)."""
 
     def __init__(self, engine: Engine, session=None, undo: list | None = None):
+        self.engine = engine
         self.db = engine.db
         self.session = session
         self.undo = undo
@@ -212,11 +213,14 @@ class Unit:
             except DuplicateKeyError:
                 raise ConcurrentWrite(f"{rtype}/{rid}") from None
             self._log(col.delete_one, {"_id": rid})
+            self._log(self.engine.note_write, rtype, rid, None)
         else:
             res = col.replace_one({"_id": rid, "v": prev.version}, doc, session=self.session)
             if res.matched_count != 1:
                 raise ConcurrentWrite(f"{rtype}/{rid}")
             self._log(col.replace_one, {"_id": rid}, prev.doc)
+            self._log(self.engine.note_write, rtype, rid, prev.doc)
+        self.engine.note_write(rtype, rid, doc)
         hist = self.db[HISTORY]
         key = f"{rtype}/{rid}"
         hdoc = {"_id": f"{key}/{version}", "t": rtype, "i": rid, "v": version, "ts": ts, "e": None, "m": method, "raw": raw}
