@@ -99,6 +99,42 @@ def strip_parens(s: str) -> str:
     return s
 
 
+def _element_prefix(tname: str) -> str:
+    """ElementDefinition id of a schema type name: Observation_Component -> Observation.component."""
+    head, *rest = tname.split("_")
+    return ".".join([head, *(r[:1].lower() + r[1:] for r in rest)])
+
+
+def code_systems(defs_dir: pathlib.Path) -> dict[str, str]:
+    """Element id -> the code system of a `code` element's required binding.
+
+    A `code` carries no system in the instance, but it has one: the code system behind
+    its required value set (R4 search.html 3.1.1.4.10, tokens). The value set -> code
+    system link is read from the official CodeSystems (`CodeSystem.valueSet`) in the
+    examples folder beside the definitions.
+    """
+    examples = defs_dir.parent / "r4-examples"
+    vs_to_cs = {}
+    for path in sorted(examples.glob("codesystem-*.json")):
+        cs = json.loads(path.read_text())
+        if cs.get("valueSet") and cs.get("url"):
+            vs_to_cs[cs["valueSet"].split("|")[0]] = cs["url"]
+    out = {}
+    sources = [json.loads((defs_dir / "profiles-types.json").read_text())["entry"]]
+    sources += [[{"resource": json.loads(p.read_text())}] for p in sorted((defs_dir / "profiles-resources").glob("*.json"))]
+    for entries in sources:
+        for e in entries:
+            sd = e.get("resource", {})
+            for el in (sd.get("snapshot") or {}).get("element", []):
+                b = el.get("binding") or {}
+                types = [t.get("code") for t in el.get("type", [])]
+                if b.get("strength") == "required" and types == ["code"] and b.get("valueSet"):
+                    system = vs_to_cs.get(b["valueSet"].split("|")[0])
+                    if system:
+                        out[el["id"]] = system
+    return out
+
+
 class Paths:
     """Resolves a FHIRPath step sequence against the structure table."""
 
@@ -114,7 +150,8 @@ class Paths:
         for b in branches:
             elems = self.elements(b["t"])
             if name in elems:
-                out.append({**b, "p": f"{b['p']}.{name}".lstrip("."), "t": elems[name][0], "choice": None})
+                eid = f"{_element_prefix(b['t'])}.{name}"
+                out.append({**b, "p": f"{b['p']}.{name}".lstrip("."), "t": elems[name][0], "choice": None, "eid": eid})
                 continue
             choices = [k for k in elems if k.startswith(name) and k[len(name) : len(name) + 1].isupper()]
             for k in choices:
@@ -179,23 +216,32 @@ class Paths:
             return [{**b, "ref": [m.group(1)]} for b in branches]
         m = re.fullmatch(r"([a-z]+)\s*=\s*'([^']*)'", arg)
         if m:
-            return [{**b, "w": {m.group(1): m.group(2)}} for b in branches]
+            # "wd": the filter applies to the values at this depth (the element the where() follows)
+            return [{**b, "w": {m.group(1): m.group(2)}, "wd": len(b["p"].split(".")) if b["p"] else 0} for b in branches]
         raise Unsupported(f"where({arg})")
+
+
+CODE_SYSTEMS: dict[str, str] = {}
 
 
 def _clean(branch: dict, ptype: str) -> dict | None:
     if branch["t"] not in INDEXABLE[ptype] and branch["t"] != "deceased-flag":
         return None
     out = {"p": branch["p"], "t": branch["t"]}
+    if ptype == "token" and branch["t"] == "code" and branch.get("eid") in CODE_SYSTEMS:
+        out["sys"] = CODE_SYSTEMS[branch["eid"]]
     if branch.get("ref"):
         out["ref"] = branch["ref"]
     if branch.get("w"):
         out["w"] = branch["w"]
+        if branch["wd"] != len(branch["p"].split(".")):
+            out["wd"] = branch["wd"]
     return out
 
 
 def build(defs_dir: pathlib.Path) -> tuple[dict, list[str]]:
     structure = json.loads(STRUCTURE.read_text())
+    CODE_SYSTEMS.update(code_systems(defs_dir))
     paths = Paths(structure)
     resource_types = sorted(structure["resourceTypes"])
     bundle = json.loads((defs_dir / "search-parameters.json").read_text())

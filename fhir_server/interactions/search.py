@@ -131,11 +131,23 @@ def everything(ctx: Ctx, req: Req, pid: str, params: list[tuple[str, str]]) -> R
         if parsed.count is None:
             raise bad("_count", count)
     parsed.kept = kept
-    return _run(ctx, req, None, types, crits, parsed, params, path=f"Patient/{pid}/$everything")
+    # "... and any resource referenced from those" (patient-operation-everything): each
+    # page brings the resources its entries refer to, as includes.
+    parsed.includes = [("*", "*", None, False)]
+
+    def own_only(rtype: str) -> list[dict]:
+        # A referenced resource of a compartment type (another Patient, their Observation)
+        # comes only when it is in this patient's compartment: no other patient's data.
+        if rtype not in members:
+            return []
+        member = {"_id": pid} if rtype == "Patient" else execute.compartment_filter("Patient", pid, rtype)
+        return [member or {"_id": {"$in": []}}]
+
+    return _run(ctx, req, None, types, crits, parsed, params, path=f"Patient/{pid}/$everything", include_restrict=own_only)
 
 
 # -- the executor -------------------------------------------------------------------------------
-def _run(ctx, req, rtype, types, crits, parsed: Parsed, params, path: str, extra_kept=()) -> Resp:
+def _run(ctx, req, rtype, types, crits, parsed: Parsed, params, path: str, extra_kept=(), include_restrict=None) -> Resp:
     reader = ctx.reader
     fields = execute.sort_fields(parsed.sort)
     fp = _fingerprint(types, fields)
@@ -171,7 +183,9 @@ def _run(ctx, req, rtype, types, crits, parsed: Parsed, params, path: str, extra
         links.append({"relation": "next", "url": _url(ctx, path, [*kept, (CURSOR, execute.encode_cursor("n", ti, list(keys), fp))])})
     bundle["link"] = links
     found = [v for _, v in pg.matches]
-    extra = execute.includes(reader, found, parsed.includes, parsed.revincludes, ctx.base) if (parsed.includes or parsed.revincludes) else []
+    extra = []
+    if parsed.includes or parsed.revincludes:
+        extra = execute.includes(reader, found, parsed.includes, parsed.revincludes, ctx.base, include_restrict)
     entries = [_entry(ctx, v, "match", parsed) for v in found] + [_entry(ctx, v, "include", parsed) for v in extra]
     if entries:
         bundle["entry"] = entries

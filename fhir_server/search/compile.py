@@ -169,7 +169,9 @@ def _quantity_pred(v: Range) -> dict:
         exact_unit = {**plain, "s": v.system, "c": v.code}
         return {"$or": [canon, exact_unit]}
     if v.system is None:
-        return {**plain, "$or": [{"c": v.code}, {"u": v.code}]}
+        unit = {"$or": [{"c": v.code}, {"u": v.code}]}
+        # `ne` is itself an $or: both must hold, so they cannot share the key.
+        return {"$and": [plain, unit]} if "$or" in plain else {**plain, **unit}
     if v.code is None:
         return {**plain, "s": v.system}
     return {**plain, "s": v.system, "c": v.code}
@@ -195,7 +197,7 @@ def entry_pred(ptype: str, v, modifier: str | None, now: datetime) -> dict:
 
 # -- stored fields of their own ------------------------------------------------------------------
 def _id_clause(values: list, modifier: str | None) -> dict:
-    ids = [v.code for v in values if v.system is None]
+    ids = [v.code for v in values if v.system in (None, "")]  # "|id": a code without a system
     if modifier == "not":
         return {"_id": {"$nin": ids}}
     return {"_id": ids[0]} if len(ids) == 1 else {"_id": {"$in": ids}}

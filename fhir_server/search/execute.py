@@ -135,8 +135,9 @@ def decode_cursor(token: str, fingerprint: str) -> tuple[str, int, list]:
         raise FHIRError(400, "invalid", "bad-param", name="_cursor", value=token[:60]) from None
 
 
-def _beyond(fields: list[tuple[str, int]], keys: list) -> dict:
-    """Documents strictly after `keys` in the order `fields` (nulls sort first ascending)."""
+def _beyond(fields: list[tuple[str, int]], keys: list, inclusive: bool = False) -> dict:
+    """Documents after `keys` in the order `fields` (nulls sort first ascending, as in
+    MongoDB); with `inclusive`, also those whose keys are all equal to `keys`."""
     ors = []
     for i, (field, direction) in enumerate(fields):
         eqs = [{f: k} for (f, _), k in zip(fields[:i], keys[:i])]
@@ -148,9 +149,31 @@ def _beyond(fields: list[tuple[str, int]], keys: list) -> dict:
                 continue  # nothing sorts after null in descending order
             step = {"$or": [{field: {"$lt": k}}, {field: None}]}
         ors.append(comp.and_([*eqs, step]))
+    if inclusive:
+        ors.append(comp.and_([{f: k} for (f, _), k in zip(fields, keys)]))
     if not ors:
         return {"_id": {"$in": []}}
     return ors[0] if len(ors) == 1 else {"$or": ors}
+
+
+class _Key:
+    """A sort position: field values in MongoDB order (null lowest), then the type's index."""
+
+    __slots__ = ("vals", "dirs", "ti")
+
+    def __init__(self, vals: tuple, dirs: tuple, ti: int):
+        self.vals, self.dirs, self.ti = vals, dirs, ti
+
+    def __lt__(self, other: "_Key") -> bool:
+        for a, b, d in zip(self.vals, other.vals, self.dirs):
+            if a == b:
+                continue
+            if a is None or b is None:
+                less = a is None
+            else:
+                less = a < b
+            return less if d > 0 else not less
+        return self.ti < other.ti if self.dirs[-1] > 0 else self.ti > other.ti
 
 
 @dataclass
@@ -163,24 +186,30 @@ class Page:
 
 
 def page(reader, types: list[str], filters: list[dict | None], fields: list[tuple[str, int]], count: int, cursor) -> Page:
-    """One page over several types in order (types[0] first), keyset-paged."""
+    """One keyset page over one or several types, merged in one order.
+
+    The order is the sort fields (ending with _id), then the type's position in
+    `types`. Each type is asked for at most count + 1 resources after the cursor and
+    the lists are merged, so a page costs one indexed query per type.
+    """
     direction, t0, keys = cursor if cursor else ("n", 0, None)
     forward = direction == "n"
     order = fields if forward else [(f, -d) for f, d in fields]
+    dirs = tuple(d for _, d in order)
     got: list = []
-    indices = range(t0, len(types)) if forward else range(t0, -1, -1)
-    for ti in indices:
-        if len(got) > count:
-            break
+    for ti, rtype in enumerate(types):
         flt = filters[ti]
         if flt is None:
             continue
-        if keys is not None and ti == t0:
-            flt = comp.and_([flt, _beyond(order, keys)])
-        for v in reader.search(types[ti], flt, order, count + 1 - len(got)):
-            got.append((ti, v))
+        if keys is not None:
+            # Later types (in this direction) may sit at exactly the cursor's keys.
+            later = ti > t0 if forward else ti < t0
+            flt = comp.and_([flt, _beyond(order, keys, inclusive=later)])
+        for v in reader.search(rtype, flt, order, count + 1):
+            got.append((_Key(tuple(_doc_value(v.doc, f) for f, _ in order), dirs, ti), ti, v))
+    got.sort(key=lambda item: item[0])
     more = len(got) > count
-    got = got[:count]
+    got = [(ti, v) for _, ti, v in got[:count]]
     if not forward:
         got.reverse()
     key = lambda item: tuple(_doc_value(item[1].doc, f) for f, _ in fields)  # noqa: E731

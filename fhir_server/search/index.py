@@ -45,7 +45,7 @@ def fold(text: str) -> str:
     Combining marks are dropped (é -> e, ё -> е), except that й stays й: in Russian
     it is a letter of its own, not an accented и.
     """
-    text = text.replace("й", "\0").replace("Й", "\1")
+    text = unicodedata.normalize("NFC", text).replace("й", "\0").replace("Й", "\1")
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return stripped.replace("\0", "й").replace("\1", "й").casefold()
@@ -97,20 +97,21 @@ def values_at(resource, keys: tuple[str, ...]) -> list:
 
 
 def _path_values(node, path: Path) -> list:
-    out = values_at(node, path.keys)
-    if path.where:
-        out = [v for v in out if isinstance(v, dict) and all(v.get(k) == w for k, w in path.where)]
-    return out
+    if not path.where:
+        return values_at(node, path.keys)
+    depth = len(path.keys) if path.where_depth is None else path.where_depth
+    kept = [v for v in values_at(node, path.keys[:depth]) if isinstance(v, dict) and all(v.get(k) == w for k, w in path.where)]
+    return [x for v in kept for x in values_at(v, path.keys[depth:])]
 
 
 # -- entries per parameter type --------------------------------------------------------------
-def _token(value, ftype: str) -> list[dict]:
+def _token(value, ftype: str, system: str | None = None) -> list[dict]:
     if ftype == "boolean":
         return [{"c": "true" if value else "false"}] if isinstance(value, bool) else []
     if ftype == "deceased-flag":
         return [{"c": "true"}] if isinstance(value, str) else []
     if isinstance(value, str):
-        return [{"s": None, "c": value}]
+        return [{"s": system, "c": value}]
     if not isinstance(value, dict):
         return []
     if ftype == "Coding":
@@ -208,7 +209,10 @@ def _reference(value, ftype: str, path: Path, base: str | None) -> list[dict]:
 
 
 def _url_type(url: str) -> str | None:
+    """The resource type of an absolute reference [base]/Type/id[/_history/vid]."""
     parts = url.rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
     return parts[-2] if len(parts) >= 2 else None
 
 
@@ -223,7 +227,12 @@ def entries(node, ptype: str, paths, base: str | None = None) -> list[dict]:
     out: list[dict] = []
     for path in paths:
         for value in _path_values(node, path):
-            got = _reference(value, path.type, path, base) if ptype == "reference" else _EXTRACT[ptype](value, path.type)
+            if ptype == "reference":
+                got = _reference(value, path.type, path, base)
+            elif ptype == "token":
+                got = _token(value, path.type, path.system)
+            else:
+                got = _EXTRACT[ptype](value, path.type)
             for e in got:
                 if e not in out:
                     out.append(e)
@@ -273,6 +282,9 @@ def index_resource(resource: dict, base: str | None = None) -> dict:
         if p.code in ("_id", "_lastUpdated"):
             continue
         vals = _composite(resource, p, base) if p.type == "composite" else entries(resource, p.type, p.paths, base)
+        if not vals and any(x.type == "deceased-flag" for x in p.paths):
+            # "deceased.exists() and deceased != false": false when there is no deceased[x] at all.
+            vals = [{"c": "false"}]
         if not vals:
             continue
         idx[code] = vals

@@ -26,6 +26,8 @@ class Path:
     type: str  # FHIR datatype at the end
     ref: tuple[str, ...] | None = None  # `.where(resolve() is X)`: only references to these types
     where: tuple[tuple[str, str], ...] | None = None  # `.where(system='phone')`
+    where_depth: int | None = None  # the where() filters the values after this many keys (default: all)
+    system: str | None = None  # a `code` element's implicit code system (its required binding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ def _path(raw: dict) -> Path:
         raw["t"],
         tuple(raw["ref"]) if raw.get("ref") else None,
         tuple(sorted(raw["w"].items())) if raw.get("w") else None,
+        raw.get("wd"),
+        raw.get("sys"),
     )
 
 

@@ -160,7 +160,12 @@ def parse_date(name: str, raw: str, p: SearchParam) -> Range:
     return Range(prefix, rng[0], rng[1])
 
 
+_DECIMAL = re.compile(r"^[-+]?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
+
+
 def _decimal(name: str, raw: str) -> Decimal:
+    if not _DECIMAL.match(raw):
+        raise bad(name, raw)  # a FHIR decimal (datatypes.html): no blanks, no underscores
     try:
         d = Decimal(raw)
     except InvalidOperation:
@@ -170,16 +175,22 @@ def _decimal(name: str, raw: str) -> Decimal:
     return d
 
 
-def _implicit(d: Decimal) -> tuple[float, float]:
-    """The range a number written with this precision stands for (search.html 3.1.1.4.1)."""
-    half = Decimal(5).scaleb(d.as_tuple().exponent - 1)
+def _implicit(d: Decimal, raw: str = "") -> tuple[float, float]:
+    """The range a number written with this precision stands for (search.html 3.1.1.4.1).
+
+    `100` is [99.5, 100.5), `100.00` [99.995, 100.005). For exponential notation R4's own
+    example reads `1e2` as [95, 105) - one digit finer than its significant figures -
+    and that is what is implemented.
+    """
+    exponent = d.as_tuple().exponent - (1 if "e" in raw.lower() else 0)
+    half = Decimal(5).scaleb(exponent - 1)
     return float(d - half), float(d + half)
 
 
 def parse_number(name: str, raw: str, p: SearchParam) -> Range:
     prefix, rest = _prefix(name, raw, p)
     d = _decimal(name, rest)
-    low, high = _implicit(d)
+    low, high = _implicit(d, rest)
     return Range(prefix, low, high, float(d))
 
 
@@ -189,7 +200,7 @@ def parse_quantity(name: str, raw: str, p: SearchParam) -> Range:
         raise bad(name, raw)
     prefix, num = _prefix(name, parts[0], p)
     d = _decimal(name, num)
-    low, high = _implicit(d)
+    low, high = _implicit(d, num)
     system = unescape(parts[1]) or None if len(parts) == 3 else None
     code = unescape(parts[2]) or None if len(parts) == 3 else None
     canon = None
@@ -234,7 +245,7 @@ def parse_reference(name: str, raw: str, p: SearchParam, modifier: str | None, b
             rtype = p.targets[0]
         return Ref(rtype, value)
     r = split_reference(value, base)
-    if r is None:
+    if r is None or ("t" in r and not r["i"]):
         raise bad(name, raw)
     if "u" in r:
         return Ref(None, None, r["u"])
