@@ -7,6 +7,7 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from consent.principal import OPEN
 from resources import registry
 
 from . import rest
@@ -25,6 +26,8 @@ def create_app(settings: Settings | None = None, store=None) -> Flask:
     # Werkzeug enforces the limit while reading bodies without Content-Length too.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["FHIR_STORE"] = store or open_store(settings, registry.supported_types())
+    # Who is asking: replaced by the SMART authorization server's token check (fhir_server.auth).
+    app.config.setdefault("FHIR_AUTHENTICATOR", lambda request: OPEN)
     app.register_blueprint(rest.bp, url_prefix="/fhir")
 
     @app.errorhandler(HTTPException)

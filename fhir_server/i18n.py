@@ -64,6 +64,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "POST _search needs Content-Type application/x-www-form-urlencoded, not '{value}'",
         "Для POST _search нужен Content-Type application/x-www-form-urlencoded, а не '{value}'",
     ),
+    "scope-missing": (
+        "The access token's scopes do not allow '{perm}' on {type}",
+        "Области доступа токена не разрешают '{perm}' для {type}",
+    ),
+    "write-forbidden": ("You may not change {type} resources here", "Вам не разрешено изменять ресурсы {type} здесь"),
+    "patient-edit-limited": (
+        "A patient may change only their contact details, not: {fields}",
+        "Пациент может изменять только свои контактные данные, но не: {fields}",
+    ),
+    "audit-immutable": (
+        "The audit trail is written by the server only; AuditEvent cannot be created, changed or deleted",
+        "Журнал аудита ведёт только сервер; AuditEvent нельзя создать, изменить или удалить",
+    ),
     "bad-header": ("Invalid {name} header: '{value}'", "Недопустимый заголовок {name}: '{value}'"),
     # resources and versions
     "not-found": ("Resource {ref} is not known", "Ресурс {ref} не найден"),

@@ -16,6 +16,9 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import jsonio, negotiation, summary
+from consent.policy import Policy
+from consent.principal import OPEN, Principal
+
 from .errors import FHIRError
 from .i18n import LANGUAGES
 from .interactions.base import Ctx, Req, Resp, version_headers
@@ -77,9 +80,23 @@ def _search_form() -> list[tuple[str, str]]:
         raise FHIRError(400, "invalid", "bad-param", name="_search", value="(not UTF-8)") from None
 
 
-def _ctx() -> Ctx:
+def _principal(path: str) -> Principal:
+    """Who is asking. /metadata is open to all (SMART discovery); every other request is
+    authenticated by the app's authenticator (fhir_server.auth: a bearer token, or OPEN
+    when FHIR_AUTH=off)."""
+    if path.strip("/") == "metadata":
+        return OPEN
+    authenticate = current_app.config["FHIR_AUTHENTICATOR"]
+    return authenticate(request)
+
+
+def _ctx(path: str) -> Ctx:
     app = current_app
-    return Ctx(app.config["FHIR_STORE"], app.config["FHIR_SETTINGS"], _base_url(), g.fhir_lang)
+    store = app.config["FHIR_STORE"]
+    principal = _principal(path)
+    g.fhir_principal = principal
+    policy = Policy(principal, store.reader())
+    return Ctx(store, app.config["FHIR_SETTINGS"], _base_url(), g.fhir_lang, policy=policy)
 
 
 @bp.before_request
@@ -100,7 +117,7 @@ def fhir(path: str):
     headers = {h: request.headers[h] for h in _PASSED_HEADERS if h in request.headers}
     query = request.query_string.decode("utf-8", "replace")
     req = Req(request.method, path, query, params, headers, body)
-    ctx = _ctx()
+    ctx = _ctx(path)
     resp = route(ctx, req)
     return _respond(ctx, req, resp)
 

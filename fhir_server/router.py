@@ -39,7 +39,7 @@ def _criteria(req: Req) -> str:
 
 
 def _atomic(ctx: Ctx, fn):
-    return fn(ctx.unit) if ctx.unit is not None else ctx.store.atomic(fn)
+    return fn(ctx.unit) if ctx.unit is not None else ctx.store.atomic(lambda u: fn(ctx.guard(u)))
 
 
 def _body_resource(ctx: Ctx, req: Req, rtype: str, **kw) -> dict:
@@ -96,10 +96,12 @@ def route(ctx: Ctx, req: Req) -> Resp:
     if n == 2 and second == "_history":
         if method != "GET":
             raise _not_allowed(req)
+        ctx.require(rtype, "r")
         return history.history(ctx, req, rtype)
     if n == 2 and second == "_search":
         if method != "POST":
             raise _not_allowed(req)
+        ctx.require(rtype, "s")
         return search.search_type(ctx, req, rtype, req.params)
     if n == 2 and second == "$validate":
         if method != "POST":
@@ -112,15 +114,18 @@ def route(ctx: Ctx, req: Req) -> Resp:
     if n == 3 and third == "_history":
         if method != "GET":
             raise _not_allowed(req)
+        ctx.require(rtype, "r")
         return history.history(ctx, req, rtype, rid)
     if n == 3 and rtype == "Patient" and third == "$everything":
         if method != "GET":
             raise _not_allowed(req)
+        ctx.require("Patient", "r")
         return search.everything(ctx, req, rid, req.params)
     if n in (3, 4) and third[:1].isupper() and (n == 3 or parts[3] == "_search"):
         # Compartment search: GET [base]/Patient/123/Observation?... (or POST .../_search).
         if method != ("GET" if n == 3 else "POST"):
             raise _not_allowed(req)
+        ctx.require(require_type(third), "s")
         return search.search_compartment(ctx, req, rtype, rid, require_type(third), req.params)
     if n == 3 and third == "$validate":
         if method != "POST":
@@ -129,6 +134,7 @@ def route(ctx: Ctx, req: Req) -> Resp:
     if n == 4 and third == "_history":
         if method != "GET":
             raise _not_allowed(req)
+        ctx.require(rtype, "r")
         return read.vread(ctx, req, rtype, rid, parts[3])
     raise FHIRError(404, "not-found", "unknown-path", path="/" + req.path)
 
@@ -139,6 +145,7 @@ def _type_level(ctx: Ctx, req: Req, method: str, rtype: str) -> Resp:
         ine = req.header("if-none-exist")
         return _atomic(ctx, lambda u: write.create(u, ctx, rtype, resource, if_none_exist=ine))
     if method == "GET":
+        ctx.require(rtype, "s")
         return search.search_type(ctx, req, rtype, req.params)
     criteria = _criteria(req)
     if method == "PUT":
@@ -163,6 +170,7 @@ def _type_level(ctx: Ctx, req: Req, method: str, rtype: str) -> Resp:
 
 def _instance_level(ctx: Ctx, req: Req, method: str, rtype: str, rid: str) -> Resp:
     if method == "GET":
+        ctx.require(rtype, "r")
         return read.read(ctx, req, rtype, rid)
     if method == "PUT":
         resource = _body_resource(ctx, req, rtype, url_id=rid)

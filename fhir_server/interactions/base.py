@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from consent.enforce import GuardedReader, check_scope
 from resources import registry
 
 from .. import fhirtime
@@ -58,10 +59,22 @@ class Ctx:
     base: str  # the FHIR base URL, no trailing slash
     lang: str = "en"
     unit: object = None  # set inside a transaction: reads and writes share it
+    policy: object = None  # consent.policy.Policy of the request; None = unrestricted (internal use)
+
+    def guard(self, reader):
+        """`reader` limited to what this request may see (consent/enforce.py)."""
+        if self.policy is None or self.policy.unrestricted or isinstance(reader, GuardedReader):
+            return reader
+        return GuardedReader(reader, self.policy)
 
     @property
     def reader(self):
-        return self.unit if self.unit is not None else self.store.reader()
+        return self.guard(self.unit if self.unit is not None else self.store.reader())
+
+    def require(self, rtype: str, perm: str) -> None:
+        """The token's scopes must grant `perm` (c r u d s) on `rtype`: 403 otherwise."""
+        if self.policy is not None:
+            check_scope(self.policy, rtype, perm)
 
 
 def require_type(rtype: str) -> str:

@@ -204,6 +204,7 @@ def _transaction(ctx: Ctx, entries: list, mode: str) -> Resp:
             seen_urls.add(op.full_url)
 
     def run(unit) -> list[tuple[_Op, Resp]]:
+        unit = ctx.guard(unit)
         tctx = replace(ctx, unit=unit)
         idmap: dict[str, str] = {}
         existing: dict[int, object] = {}

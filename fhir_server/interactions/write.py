@@ -12,6 +12,8 @@ import uuid
 import jsonpatch
 import jsonpointer
 
+from consent.enforce import after_write, before_write
+
 from ..errors import FHIRError, Issue, info_outcome
 from ..search import compile_criteria, index_resource
 from ..storage import Unit, Version
@@ -94,18 +96,22 @@ def create(unit: Unit, ctx: Ctx, rtype: str, resource: dict, if_none_exist: str 
             return Resp(200, existing, is_write=True, location=True, outcome=outcome)
     resource = dict(resource)
     resource["id"] = rid or new_id()
+    _before(ctx, unit, rtype, None, "POST")
     v = unit.write(rtype, resource["id"], resource, "POST", None, index_resource(resource, ctx.base))
+    _after(ctx, unit, rtype, v.id, resource, None)
     return _written(ctx, 201, v, "created")
 
 
 # -- update ------------------------------------------------------------------------
 def update(unit: Unit, ctx: Ctx, rtype: str, rid: str, resource: dict, if_match: int | None = None) -> Resp:
+    _before(ctx, unit, rtype, rid, "PUT")
     prev = unit.current(rtype, rid)
     _check_if_match(prev, if_match, f"{rtype}/{rid}")
     if _unchanged(prev, resource):
         # As HAPI: an update that changes nothing creates no new version.
         return Resp(200, prev, is_write=True, outcome=info_outcome("unchanged", ctx.lang, ref=prev.ref))
     v = unit.write(rtype, rid, resource, "PUT", prev, index_resource(resource, ctx.base))
+    _after(ctx, unit, rtype, rid, resource, prev.resource() if prev is not None and not prev.deleted else None)
     created = prev is None or prev.deleted
     return _written(ctx, 201 if created else 200, v, "created" if created else "updated")
 
@@ -134,6 +140,7 @@ def check_patch_document(ops) -> list:
 
 def patch(unit: Unit, ctx: Ctx, rtype: str, rid: str, ops: list, if_match: int | None = None) -> Resp:
     ref = f"{rtype}/{rid}"
+    _before(ctx, unit, rtype, rid, "PATCH")
     prev = unit.current(rtype, rid)
     if prev is None:
         raise FHIRError(404, "not-found", "not-found", ref=ref)
@@ -155,6 +162,7 @@ def patch(unit: Unit, ctx: Ctx, rtype: str, rid: str, ops: list, if_match: int |
     if _unchanged(prev, patched):
         return Resp(200, prev, is_write=True, outcome=info_outcome("unchanged", ctx.lang, ref=ref))
     v = unit.write(rtype, rid, patched, "PATCH", prev, index_resource(patched, ctx.base))
+    _after(ctx, unit, rtype, rid, patched, prev.resource())
     return _written(ctx, 200, v, "updated")
 
 
@@ -168,6 +176,7 @@ def conditional_patch(unit: Unit, ctx: Ctx, rtype: str, criteria: str, ops: list
 # -- delete ------------------------------------------------------------------------
 def delete(unit: Unit, ctx: Ctx, rtype: str, rid: str, if_match: int | None = None) -> Resp:
     ref = f"{rtype}/{rid}"
+    _before(ctx, unit, rtype, rid, "DELETE")
     prev = unit.current(rtype, rid)
     if prev is None:
         raise FHIRError(404, "not-found", "not-found", ref=ref)
@@ -184,6 +193,19 @@ def conditional_delete(unit: Unit, ctx: Ctx, rtype: str, criteria: str) -> Resp:
     if found is None:
         return Resp(200, body=info_outcome("conditional-none-deleted", ctx.lang, criteria=f"{rtype}?{criteria}"[:200]), is_write=True)
     return delete(unit, ctx, rtype, found.id)
+
+
+def _before(ctx: Ctx, unit, rtype: str, rid: str | None, method: str) -> None:
+    if rtype == "AuditEvent":
+        # The audit trail is written by the server only: never created, changed or deleted through the API.
+        raise FHIRError(405, "not-supported", "audit-immutable")
+    if ctx.policy is not None:
+        before_write(ctx.policy, unit, rtype, rid, method)
+
+
+def _after(ctx: Ctx, unit, rtype: str, rid: str, resource: dict | None, prev_resource: dict | None) -> None:
+    if ctx.policy is not None:
+        after_write(ctx.policy, unit, rtype, rid, resource, prev_resource)
 
 
 def entry_issue(index: int, err: FHIRError) -> list[Issue]:

@@ -82,6 +82,13 @@ def _ordered_resource(resource: dict, meta: dict) -> dict:
     return out
 
 
+def _with(query: dict, extra: dict | None) -> dict:
+    """query AND extra, keeping query's keys at the top (the embedded _id fast path)."""
+    if not extra:
+        return query
+    return {**query, "$and": [extra]}
+
+
 class _Clock:
     """lastUpdated stamps that strictly increase within this process.
 
@@ -121,12 +128,13 @@ class Unit:
         doc = self.db[rtype].find_one({"_id": rid}, session=self.session)
         return _current(rtype, doc) if doc else None
 
-    def read(self, rtype: str, rid: str) -> Version | None:
-        doc = self.db[rtype].find_one({"_id": rid}, {"idx": 0}, session=self.session)
+    def read(self, rtype: str, rid: str, extra: dict | None = None) -> Version | None:
+        """The current version; with `extra` (an access filter) only when it matches it."""
+        doc = self.db[rtype].find_one(_with({"_id": rid}, extra), {"idx": 0}, session=self.session)
         return _current(rtype, doc) if doc else None
 
-    def vread(self, rtype: str, rid: str, version: int) -> Version | None:
-        doc = self.db[HISTORY].find_one({"_id": f"{rtype}/{rid}/{version}"}, session=self.session)
+    def vread(self, rtype: str, rid: str, version: int, extra: dict | None = None) -> Version | None:
+        doc = self.db[HISTORY].find_one(_with({"_id": f"{rtype}/{rid}/{version}"}, extra), {"idx": 0}, session=self.session)
         return _historic(doc) if doc else None
 
     def history(
@@ -137,9 +145,13 @@ class Unit:
         at: tuple[datetime, datetime] | None = None,
         count: int = 20,
         after: tuple[datetime, str] | None = None,
+        extra: dict | None = None,
     ) -> tuple[list[Version], int]:
-        """Versions newest first, `count` per page after the keyset cursor `after`; and the total."""
+        """Versions newest first, `count` per page after the keyset cursor `after`; and the total.
+        `extra` (an access filter over the versions' own search values) is ANDed in."""
         flt: dict = {}
+        if extra:
+            flt["$and"] = [extra]
         if rid is not None:
             cur = self.read(rtype, rid)
             if cur is None:
@@ -160,7 +172,7 @@ class Unit:
             page = {"$and": [flt, {"$or": [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": key}}]}]}
         hist = self.db[HISTORY]
         total = hist.count_documents(flt, session=self.session)
-        cursor = hist.find(page, session=self.session).sort([("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
+        cursor = hist.find(page, {"idx": 0}, session=self.session).sort([("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
         docs = list(cursor.limit(count))
         return [_historic(d) for d in docs], total
 
@@ -224,6 +236,8 @@ class Unit:
         hist = self.db[HISTORY]
         key = f"{rtype}/{rid}"
         hdoc = {"_id": f"{key}/{version}", "t": rtype, "i": rid, "v": version, "ts": ts, "e": None, "m": method, "raw": raw}
+        if index and index.get("idx"):
+            hdoc["idx"] = index["idx"]  # each version's own search values: access filters apply to history too
         hist.insert_one(hdoc, session=self.session)
         self._log(hist.delete_one, {"_id": hdoc["_id"]})
         if prev is not None:
@@ -254,6 +268,8 @@ class ResourceStore:
             hist.create_index([("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)], name="system_history")
             hist.create_index([("t", 1), ("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)], name="type_history")
             hist.create_index([("t", 1), ("i", 1), ("v", pymongo.DESCENDING)], name="instance_history")
+            if not self.engine.embedded:
+                hist.create_index([("idx.$**", 1)], name="search_values")  # access filters on history
             for rtype in resource_types:
                 col = self.db[rtype]
                 col.create_index([("ts", pymongo.DESCENDING), ("_id", 1)], name="last_updated")
@@ -301,25 +317,6 @@ class ResourceStore:
 
     def vread(self, rtype: str, rid: str, version: int) -> Version | None:
         return self.reader().vread(rtype, rid, version)
-
-    def search(self, rtype: str, flt: dict, sort: list[tuple[str, int]], limit: int) -> list[Version]:
-        """Current, non-deleted versions matching a compiled search filter, sorted, at most `limit`."""
-        cur = self.db[rtype].find({"d": False, **flt}, {"idx": 0}, session=self.session)
-        return [_current(rtype, d) for d in cur.sort(sort).limit(limit)]
-
-    def count(self, rtype: str, flt: dict) -> int:
-        return self.db[rtype].count_documents({"d": False, **flt}, session=self.session)
-
-    def ids(self, rtype: str, flt: dict) -> list[str]:
-        """Ids of the current resources matching a filter (chains: an indexed projection)."""
-        return [d["_id"] for d in self.db[rtype].find({"d": False, **flt}, {"_id": 1}, session=self.session)]
-
-    def index_values(self, rtype: str, flt: dict, code: str) -> list:
-        """The stored index entries of one parameter over the matching resources (_has, _revinclude)."""
-        out = []
-        for d in self.db[rtype].find({"d": False, **flt}, {f"idx.{code}": 1}, session=self.session):
-            out.extend(d.get("idx", {}).get(code, ()))
-        return out
 
     def find(self, rtype: str, query: dict, limit: int = 0) -> list[Version]:
         return self.reader().find(rtype, query, limit)

@@ -95,6 +95,14 @@ def test_round_trip(module_client, name):
         pytest.skip("no r4 examples")
     original = _load(EXAMPLES_DIR / name)
     rtype = original["resourceType"]
+    if rtype == "AuditEvent":
+        # The audit trail is the server's own: AuditEvents are never written through the API,
+        # but the examples must still be valid R4.
+        assert module_client.put(f"/fhir/AuditEvent/{original.get('id', 'x')}", original).status_code == 405
+        r = module_client.post("/fhir/AuditEvent/$validate", original)
+        assert r.status_code == 200
+        assert not [i for i in r.get_json()["issue"] if i["severity"] in ("error", "fatal")], r.get_data(as_text=True)
+        return
     if "id" in original:
         r = module_client.put(f"/fhir/{rtype}/{original['id']}", original)
         ok = r.status_code in (200, 201)

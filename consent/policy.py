@@ -1,0 +1,196 @@
+"""The access policy of one request: (who, what access, when) -> a filter per resource type.
+
+`Policy.filter(rtype)` is the MongoDB filter fragment the storage layer ANDs into every
+query on `rtype` for this request - reads, searches, counts, chains, `_has`, includes,
+history, bundle entries. FALSE means "nothing"; TRUE means "everything".
+
+    admin, open (FHIR_AUTH=off)   everything
+    patient                       their own Patient compartment; directory types
+    practitioner, system client   the compartments of patients whose active Consents
+                                  grant them (as decided by consent/decision.py);
+                                  directory types
+    staff                         scheduling data (Patient, Appointment, Slot, ...) and
+                                  what Consents grant them
+In every case the token's SMART scopes bound it first: a type no scope covers is
+FALSE, and a scope's `?param=value` restriction is ANDed in.
+
+Types outside the Patient compartment that are not "directory" types (Binary, Bundle,
+Basic-like containers of anything) are visible to admins only: deny by default.
+Decisions are computed per request at most (a revoked Consent is never honoured on
+the next request).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from fhir_server import fhirtime
+from fhir_server.search import execute
+from fhir_server.search.params import lookup
+from fhir_server.search.query import parse
+
+from . import decision as d
+from .principal import Principal
+
+# Shared reference data every signed-in user may read (within their scopes).
+DIRECTORY = frozenset(
+    (
+        "Practitioner", "PractitionerRole", "Organization", "Location", "HealthcareService", "Endpoint",
+        "Medication", "Substance", "CodeSystem", "ValueSet", "ConceptMap", "NamingSystem", "StructureDefinition",
+        "SearchParameter", "OperationDefinition", "CapabilityStatement", "Questionnaire", "PlanDefinition",
+        "ActivityDefinition", "Library", "Slot", "OrganizationAffiliation",
+    )
+)
+STAFF_TYPES = frozenset(("Patient", "Appointment", "AppointmentResponse", "Schedule", "Coverage"))
+CONSENT_SCOPE = "patient-privacy"
+MAX_CONSENTS = 100_000
+
+
+def patient_compartment_types() -> frozenset[str]:
+    return frozenset(execute.compartments()["Patient"])
+
+
+def compartment(rtype: str, ids: list[str], id_field: str = "_id") -> dict:
+    """Resources of `rtype` in the Patient compartment of any of `ids`."""
+    if not ids:
+        return d.FALSE
+    ids = sorted(set(ids))
+    member = {"$in": ids} if len(ids) > 1 else ids[0]
+    alts = []
+    if rtype == "Patient":
+        alts.append({id_field: member})
+    for code in execute.compartments()["Patient"].get(rtype, ()):
+        if lookup(rtype, code) is not None:
+            alts.append({f"idx.{code}": {"$elemMatch": {"t": "Patient", "i": member}}})
+    return d.f_or(*alts)
+
+
+class Policy:
+    def __init__(self, principal: Principal, reader, now: datetime | None = None):
+        self.principal = principal
+        self.reader = reader  # an unguarded reader: the policy's own look-ups see everything
+        self.now = now or fhirtime.now()
+        self._cache: dict = {}
+        self._consents: dict[str, list[dict]] | None = None
+        self._actors: frozenset[str] | None = None
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.principal.unrestricted
+
+    # -- scopes -------------------------------------------------------------------------------
+    def scope_allows(self, rtype: str, perm: str) -> bool:
+        return self.unrestricted or self.principal.scopes.allows(rtype, perm)
+
+    def _scope_filter(self, rtype: str, id_field: str) -> dict:
+        """OR of the read scopes covering rtype, each with its ?param restriction."""
+        scopes = [s for s in self.principal.scopes.resource if s.covers(rtype, "r") or s.covers(rtype, "s")]
+        alts = []
+        for s in scopes:
+            if not s.params:
+                return d.TRUE
+            parsed = parse(rtype, list(s.params))
+            if parsed.unknown:
+                continue  # a restriction the server cannot apply grants nothing
+            flt = execute.filter_for(self.reader, rtype, parsed.criteria)
+            alts.append(flt if id_field == "_id" else _rename_id(flt, id_field))
+        return d.f_or(*alts)
+
+    # -- who the actor is ---------------------------------------------------------------------------
+    def actors(self) -> frozenset[str]:
+        """References that name this principal in a Consent's provision.actor."""
+        if self._actors is None:
+            p = self.principal
+            refs = {p.fhir_user} if p.fhir_user else set()
+            if p.fhir_user and p.fhir_user.startswith("Practitioner/"):
+                pid = p.fhir_user.split("/", 1)[1]
+                for role in self.reader.search("PractitionerRole", {"idx.practitioner": {"$elemMatch": {"t": "Practitioner", "i": pid}}}, [("_id", 1)], 1000):
+                    refs.add(f"PractitionerRole/{role.id}")
+                    org = (role.resource().get("organization") or {}).get("reference")
+                    if org:
+                        refs.add(org)
+                for team in self.reader.search("CareTeam", {"idx.participant": {"$elemMatch": {"t": "Practitioner", "i": pid}}}, [("_id", 1)], 1000):
+                    refs.add(f"CareTeam/{team.id}")
+            self._actors = frozenset(r for r in refs if r)
+        return self._actors
+
+    def consents(self) -> dict[str, list[dict]]:
+        """Active patient-privacy Consents, by patient id."""
+        if self._consents is None:
+            flt = {"idx.status.c": "active", "idx.scope.c": CONSENT_SCOPE}
+            by_patient: dict[str, list[dict]] = {}
+            for v in self.reader.search("Consent", flt, [("_id", 1)], MAX_CONSENTS):
+                c = v.resource()
+                ref = (c.get("patient") or {}).get("reference", "")
+                if ref.startswith("Patient/"):
+                    by_patient.setdefault(ref.split("/", 1)[1], []).append(c)
+            self._consents = by_patient
+        return self._consents
+
+    def granted(self, rtype: str, action: str = "access", id_field: str = "_id") -> dict:
+        """Resources of rtype that active Consents grant this principal for `action`."""
+        actors = self.actors()
+        if not actors:
+            return d.FALSE
+        groups: dict[str, tuple[dict, list[str]]] = {}
+        for pid, consents in self.consents().items():
+            perms, denies = [], []
+            for c in consents:
+                perm, denied = d.consent_grant(c, rtype, actors, action, self.now, id_field)
+                perms.append(perm)
+                denies.append(denied)
+            allowed = d.f_and(d.f_or(*perms), d.f_not(d.f_or(*denies)))
+            if allowed == d.FALSE:
+                continue
+            key = json.dumps(allowed, sort_keys=True, default=str)
+            groups.setdefault(key, (allowed, []))[1].append(pid)
+        return d.f_or(*(d.f_and(compartment(rtype, ids, id_field), allowed) for allowed, ids in groups.values()))
+
+    # -- the filter ---------------------------------------------------------------------------------
+    def filter(self, rtype: str, id_field: str = "_id") -> dict:
+        """What of `rtype` this request may read (TRUE / FALSE / a filter fragment)."""
+        key = (rtype, id_field)
+        if key not in self._cache:
+            self._cache[key] = self._compute(rtype, id_field)
+        return self._cache[key]
+
+    def _compute(self, rtype: str, id_field: str) -> dict:
+        if self.unrestricted:
+            return d.TRUE
+        scoped = self._scope_filter(rtype, id_field)
+        if scoped == d.FALSE:
+            return d.FALSE
+        p = self.principal
+        clinical = rtype in patient_compartment_types()
+        if rtype in DIRECTORY:
+            base = d.TRUE
+        elif not clinical:
+            base = d.FALSE
+        elif p.kind == "patient":
+            own = p.patient or (p.fhir_user.split("/", 1)[1] if p.fhir_user and p.fhir_user.startswith("Patient/") else None)
+            base = compartment(rtype, [own], id_field) if own else d.FALSE
+        elif p.kind == "staff" and rtype in STAFF_TYPES:
+            base = d.TRUE
+        elif p.kind in ("practitioner", "system", "staff"):
+            base = self.granted(rtype, "access", id_field)
+        else:
+            base = d.FALSE
+        if base != d.FALSE and clinical and p.kind != "patient" and p.patient and self._patient_context_only():
+            # patient/ scopes with a launch context: that patient only.
+            base = d.f_and(base, compartment(rtype, [p.patient], id_field))
+        return d.f_and(base, scoped)
+
+    def _patient_context_only(self) -> bool:
+        return all(s.context == "patient" for s in self.principal.scopes.resource)
+
+    def types_visible(self, types) -> list[str]:
+        return [t for t in types if self.filter(t) != d.FALSE]
+
+
+def _rename_id(flt, id_field: str):
+    if isinstance(flt, dict):
+        return {(id_field if k == "_id" else k): _rename_id(v, id_field) for k, v in flt.items()}
+    if isinstance(flt, list):
+        return [_rename_id(x, id_field) for x in flt]
+    return flt
