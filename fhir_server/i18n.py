@@ -73,6 +73,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A patient may change only their contact details, not: {fields}",
         "Пациент может изменять только свои контактные данные, но не: {fields}",
     ),
+    "admin-only": ("Only administrators may call {op}", "Вызывать {op} могут только администраторы"),
     "audit-immutable": (
         "The audit trail is written by the server only; AuditEvent cannot be created, changed or deleted",
         "Журнал аудита ведёт только сервер; AuditEvent нельзя создать, изменить или удалить",

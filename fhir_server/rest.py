@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from . import jsonio, negotiation, summary
+from . import audit, jsonio, negotiation, summary
 from consent.policy import Policy
 from consent.principal import OPEN, Principal
 
@@ -118,8 +118,27 @@ def fhir(path: str):
     query = request.query_string.decode("utf-8", "replace")
     req = Req(request.method, path, query, params, headers, body)
     ctx = _ctx(path)
-    resp = route(ctx, req)
+    try:
+        resp = route(ctx, req)
+    except FHIRError as err:
+        _audit(ctx, req, err.status, None)
+        raise
+    _audit(ctx, req, resp.status, resp)
     return _respond(ctx, req, resp)
+
+
+def _audit(ctx: Ctx, req: Req, status: int, resp: Resp | None) -> None:
+    """One AuditEvent per interaction, written before the response leaves; if it cannot
+    be written the request fails (500)."""
+    if req.path.strip("/") == "metadata":
+        return  # the public capability statement is no access to anyone's data
+    patients, refs = audit.touched(resp) if resp is not None else (set(), [])
+    query = urlencode(req.params) if req.params else ""
+    event = audit.build_event(
+        g.fhir_principal, method=req.method, path=req.path, query=query, status=status,
+        patients=patients, refs=refs, address=request.remote_addr,
+    )
+    audit.record(ctx.store, event)
 
 
 def _respond(ctx: Ctx, req: Req, resp: Resp) -> Response:

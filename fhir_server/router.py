@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from . import jsonio
 from .errors import FHIRError
-from .interactions import capabilities, history, read, search, transaction, validate, write
+from .interactions import audit_ops, capabilities, history, read, search, transaction, validate, write
 from .interactions.base import Ctx, Req, Resp, parse_etag_version, require_id, require_type
 from .interactions.references import resolve_references
 from .search import definitions
@@ -103,6 +103,10 @@ def route(ctx: Ctx, req: Req) -> Resp:
             raise _not_allowed(req)
         ctx.require(rtype, "s")
         return search.search_type(ctx, req, rtype, req.params)
+    if n == 2 and rtype == "AuditEvent" and second == "$verify-chain":
+        if method not in ("POST", "GET"):
+            raise _not_allowed(req)
+        return audit_ops.verify_chain(ctx)
     if n == 2 and second == "$validate":
         if method != "POST":
             raise _not_allowed(req)

@@ -50,6 +50,7 @@ class Resp:
     outcome: dict | None = None  # OperationOutcome for Prefer: return=OperationOutcome
     is_write: bool = False  # Prefer applies
     location: bool = False  # send Location (create, update-as-create)
+    touched: list = field(default_factory=list)  # versions the response discloses (for the audit trail)
 
 
 @dataclass

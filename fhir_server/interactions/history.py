@@ -106,7 +106,7 @@ def history(ctx: Ctx, req: Req, rtype: str | None = None, rid: str | None = None
     }
     if entries:
         bundle["entry"] = entries
-    return Resp(200, body=bundle)
+    return Resp(200, body=bundle, touched=versions)
 
 
 def _url(ctx: Ctx, path: str, params) -> str:

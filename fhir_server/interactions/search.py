@@ -118,6 +118,9 @@ def everything(ctx: Ctx, req: Req, pid: str, params: list[tuple[str, str]]) -> R
     types = ["Patient", *sorted(t for t in members if t != "Patient" and registry.is_supported(t))]
     if wanted is not None:
         types = [t for t in types if t in wanted]
+    else:
+        # The audit trail records every $everything call itself: it comes only when asked for by _type.
+        types = [t for t in types if t != "AuditEvent"]
     crits = []
     for t in types:
         member = {"_id": pid} if t == "Patient" else execute.compartment_filter("Patient", pid, t)
@@ -189,7 +192,7 @@ def _run(ctx, req, rtype, types, crits, parsed: Parsed, params, path: str, extra
     entries = [_entry(ctx, v, "match", parsed) for v in found] + [_entry(ctx, v, "include", parsed) for v in extra]
     if entries:
         bundle["entry"] = entries
-    return Resp(200, body=bundle)
+    return Resp(200, body=bundle, touched=found + extra)
 
 
 def _entry(ctx: Ctx, v, mode: str, parsed: Parsed) -> dict:

@@ -135,15 +135,21 @@ def _batch(ctx: Ctx, req: Req, entries: list, mode: str) -> Resp:
     from ..router import route  # the router imports this module
 
     out = []
+    touched = []
     for i, entry in enumerate(entries):
         try:
             sub = _entry_req(ctx, entry, i)
             sub.resolve_refs = True
             resp = route(ctx, sub)
             out.append(_response_entry(ctx, resp, mode, sub.method))
+            touched += _touched(resp)
         except FHIRError as err:
             out.append(_error_entry(ctx, err))
-    return Resp(200, body=_result_bundle("batch-response", out))
+    return Resp(200, body=_result_bundle("batch-response", out), touched=touched)
+
+
+def _touched(resp: Resp) -> list:
+    return list(resp.touched) or ([resp.version] if resp.version is not None else [])
 
 
 # -- transaction -------------------------------------------------------------------
@@ -260,7 +266,7 @@ def _transaction(ctx: Ctx, entries: list, mode: str) -> Resp:
 
     done = ctx.store.atomic(run)
     out = [_response_entry(ctx, resp, mode, op.req.method) for op, resp in done]
-    return Resp(200, body=_result_bundle("transaction-response", out))
+    return Resp(200, body=_result_bundle("transaction-response", out), touched=[v for _, resp in done for v in _touched(resp)])
 
 
 def _execute(tctx: Ctx, unit, op: _Op, existing: dict, route, patch_operations) -> Resp:

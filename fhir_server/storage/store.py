@@ -160,6 +160,10 @@ class Unit:
             flt["_id"] = {"$in": [f"{rtype}/{rid}/{n}" for n in range(1, cur.version + 1)]}
         elif rtype is not None:
             flt["t"] = rtype
+        else:
+            # The audit trail records every read of the history itself: it is not part of
+            # system history (AuditEvent's own type history has it).
+            flt["t"] = {"$ne": "AuditEvent"}
         if since is not None:
             flt["ts"] = {"$gte": since}
         if at is not None:
@@ -245,6 +249,30 @@ class Unit:
             self._log(hist.update_one, {"_id": f"{key}/{prev.version}"}, {"$set": {"e": None}})
         return Version(rtype, rid, version, ts, resource is None, raw, method, doc)
 
+    # -- hash chains (the audit trail) ------------------------------------------------
+    def chain_head(self, chain: str) -> tuple[int, str]:
+        """(seq, hash) of a chain's last link; (0, genesis) for an empty chain."""
+        head = self.db[chain].find_one({"_id": "head"}, session=self.session)
+        return (head["seq"], head["hash"]) if head else (0, "0" * 64)
+
+    def chain_link(self, chain: str, seq: int, prev: str, digest: str, ref: str) -> None:
+        """Append link `seq` after `prev`: the head moves compare-and-set, so two writers
+        that read the same head cannot both append (the loser retries)."""
+        col = self.db[chain]
+        if seq == 1:
+            try:
+                col.insert_one({"_id": "head", "seq": 1, "hash": digest}, session=self.session)
+            except DuplicateKeyError:
+                raise ConcurrentWrite(chain) from None
+            self._log(col.delete_one, {"_id": "head"})
+        else:
+            res = col.update_one({"_id": "head", "seq": seq - 1, "hash": prev}, {"$set": {"seq": seq, "hash": digest}}, session=self.session)
+            if res.modified_count != 1:
+                raise ConcurrentWrite(chain)
+            self._log(col.update_one, {"_id": "head"}, {"$set": {"seq": seq - 1, "hash": prev}})
+        col.insert_one({"_id": seq, "ev": ref, "hash": digest}, session=self.session)
+        self._log(col.delete_one, {"_id": seq})
+
     def _log(self, fn, *args):
         if self.undo is not None:
             self.undo.append((fn, args))
@@ -323,6 +351,13 @@ class ResourceStore:
 
     def history(self, *args, **kwargs):
         return self.reader().history(*args, **kwargs)
+
+    def chain(self, chain: str) -> tuple[list[dict], dict | None]:
+        """Every link of a chain in order, and its head."""
+        with self._reading():
+            col = self.db[chain]
+            links = list(col.find({"_id": {"$ne": "head"}}).sort([("_id", 1)]))
+            return links, col.find_one({"_id": "head"})
 
     @staticmethod
     def history_key(v: Version) -> tuple[datetime, str]:
