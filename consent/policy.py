@@ -147,6 +147,17 @@ class Policy:
             groups.setdefault(key, (allowed, []))[1].append(pid)
         return d.f_or(*(d.f_and(compartment(rtype, ids, id_field), allowed) for allowed, ids in groups.values()))
 
+    def break_glass_patients(self) -> set[str]:
+        """Patients ("Patient/x") this principal reaches through an active emergency grant."""
+        out = set()
+        actors = self.actors()
+        for pid, consents in self.consents().items():
+            for c in consents:
+                labels = {(x.get("system"), x.get("code")) for x in (c.get("meta") or {}).get("security", [])}
+                if ("http://terminology.hl7.org/CodeSystem/v3-ActReason", "BTG") in labels and d.applies(c.get("provision") or {}, actors, "access", self.now, root=True):
+                    out.add(f"Patient/{pid}")
+        return out
+
     # -- the filter ---------------------------------------------------------------------------------
     def filter(self, rtype: str, id_field: str = "_id") -> dict:
         """What of `rtype` this request may read (TRUE / FALSE / a filter fragment)."""

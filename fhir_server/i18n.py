@@ -73,6 +73,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "A patient may change only their contact details, not: {fields}",
         "Пациент может изменять только свои контактные данные, но не: {fields}",
     ),
+    "break-glass-practitioner": (
+        "Only a signed-in practitioner may declare an emergency access",
+        "Объявить экстренный доступ может только вошедший в систему врач",
+    ),
+    "break-glass-reason": ("An emergency access needs a reason", "Для экстренного доступа нужно указать причину"),
     "admin-only": ("Only administrators may call {op}", "Вызывать {op} могут только администраторы"),
     "audit-immutable": (
         "The audit trail is written by the server only; AuditEvent cannot be created, changed or deleted",

@@ -134,9 +134,13 @@ def _audit(ctx: Ctx, req: Req, status: int, resp: Resp | None) -> None:
         return  # the public capability statement is no access to anyone's data
     patients, refs = audit.touched(resp) if resp is not None else (set(), [])
     query = urlencode(req.params) if req.params else ""
+    policy = ctx.policy
+    btg = req.path.endswith("$break-glass") and status < 400
+    if not btg and patients and policy is not None and policy.principal.kind == "practitioner":
+        btg = bool(patients & policy.break_glass_patients())
     event = audit.build_event(
         g.fhir_principal, method=req.method, path=req.path, query=query, status=status,
-        patients=patients, refs=refs, address=request.remote_addr,
+        patients=patients, refs=refs, address=request.remote_addr, break_glass=btg,
     )
     audit.record(ctx.store, event)
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from . import jsonio
 from .errors import FHIRError
-from .interactions import audit_ops, capabilities, history, read, search, transaction, validate, write
+from .interactions import audit_ops, break_glass, capabilities, history, read, search, transaction, validate, write
 from .interactions.base import Ctx, Req, Resp, parse_etag_version, require_id, require_type
 from .interactions.references import resolve_references
 from .search import definitions
@@ -120,6 +120,10 @@ def route(ctx: Ctx, req: Req) -> Resp:
             raise _not_allowed(req)
         ctx.require(rtype, "r")
         return history.history(ctx, req, rtype, rid)
+    if n == 3 and rtype == "Patient" and third == "$break-glass":
+        if method != "POST":
+            raise _not_allowed(req)
+        return break_glass.break_glass(ctx, req, rid)
     if n == 3 and rtype == "Patient" and third == "$everything":
         if method != "GET":
             raise _not_allowed(req)
