@@ -11,6 +11,7 @@ from consent.principal import OPEN
 from resources import registry
 
 from . import rest
+from .auth import init_auth
 from .settings import Settings
 from .storage import open_store
 
@@ -37,10 +38,15 @@ def create_app(settings: Settings | None = None, store=None) -> Flask:
             return rest.error_response(rest.http_exception_to_fhir(exc))
         return exc
 
+    # The SMART authorization server: /.well-known/smart-configuration, /auth/*, /admin/*,
+    # /api/openapi.json (a loud warning and nothing else with FHIR_AUTH=off).
+    init_auth(app, settings)
+
     if settings.embedded:
         log.info("embedded in-process store (mongomock): one worker process; set FHIR_MONGODB_URI for MongoDB")
     if settings.demo:
-        from seed.demo import load_demo
+        from seed.demo import load_demo, load_demo_auth
 
         load_demo(app)
+        load_demo_auth(app)
     return app

@@ -103,5 +103,111 @@ def _report(path: pathlib.Path, status: int, body: dict) -> int:
     return 0
 
 
+# -- SMART authorization server: clients and accounts ------------------------------------------
+def _auth_records(ctx: click.Context):
+    """The authorization server's records in FHIR_MONGODB_URI (tests pass their own in ctx.obj)."""
+    obj = ctx.find_object(dict) or {}
+    if obj.get("auth_records") is not None:
+        return obj["auth_records"]
+    settings = Settings()
+    if settings.embedded:
+        raise click.UsageError(
+            "set FHIR_MONGODB_URI: the embedded store lives inside the server process (demo clients and accounts come with --demo)"
+        )
+    from .auth.models import Records
+
+    return Records.connect(settings)
+
+
+@main.group()
+def clients() -> None:
+    """SMART clients: apps (public or confidential) and hospital systems (SMART Backend Services)."""
+
+
+@clients.command("add")
+@click.option("--name", required=True, help="Name shown on the consent page.")
+@click.option("--public/--confidential", "public", default=None, help="Public (browser/mobile app, PKCE) or confidential.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Allowed redirect URI (repeatable).")
+@click.option("--scope", "scopes", multiple=True, required=True, help="SMART scopes the client may be granted (repeatable or space-separated).")
+@click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+              help="Public keys (JWKS) for private_key_jwt: a backend-services client (client_credentials).")
+@click.option("--organization", default=None, help="Organization/<id> a backend client acts for.")
+@click.option("--client-id", default=None, help="Fixed client id (default: random).")
+@click.pass_context
+def clients_add(ctx, name, public, redirect_uris, scopes, jwks_file, organization, client_id) -> None:
+    """Register a client; prints client_id (and, once, client_secret for a confidential client without JWKS)."""
+    from .auth.clients import RegistrationError, register_client
+
+    if public is None:
+        raise click.UsageError("say --public or --confidential")
+    jwks = None
+    if jwks_file is not None:
+        try:
+            jwks = json.loads(jwks_file.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise click.UsageError(f"{jwks_file}: not JSON ({exc})") from None
+    try:
+        client, secret = register_client(
+            _auth_records(ctx), name=name, public=public, redirect_uris=redirect_uris, scope=" ".join(scopes),
+            jwks=jwks, organization=organization, client_id=client_id,
+        )
+    except RegistrationError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"client_id={client.client_id}")
+    if secret:
+        click.echo(f"client_secret={secret}")
+        click.echo("The client secret is shown this once; only its hash is stored.", err=True)
+
+
+@clients.command("list")
+@click.pass_context
+def clients_list(ctx) -> None:
+    """List the registered clients."""
+    for c in _auth_records(ctx).clients():
+        s = c.summary()
+        click.echo(
+            f"{s['client_id']}\t{s['type']}\t{s['token_endpoint_auth_method']}\t{','.join(s['grant_types'])}\t"
+            f"{s['organization'] or '-'}\t{s['name']}\t{s['scope']}"
+        )
+
+
+@clients.command("remove")
+@click.argument("client_id")
+@click.pass_context
+def clients_remove(ctx, client_id: str) -> None:
+    """Remove a client and revoke every token it holds."""
+    if not _auth_records(ctx).remove_client(client_id):
+        click.echo(f"no client {client_id}", err=True)
+        sys.exit(1)
+    click.echo(f"removed {client_id}")
+
+
+@main.group()
+def accounts() -> None:
+    """Accounts that sign in at /auth/login."""
+
+
+@accounts.command("add")
+@click.option("--login", required=True, help="E-mail or phone number.")
+@click.option("--role", required=True, type=click.Choice(["patient", "practitioner", "staff", "admin"]))
+@click.option("--fhir-user", default=None, help="The account's FHIR resource: Patient/<id> for patients, Practitioner/<id> ...")
+@click.option("--name", default=None, help="Display name.")
+@click.password_option(help="Asked for when not given (never pass it on a shared machine's command line).")
+@click.pass_context
+def accounts_add(ctx, login, role, fhir_user, name, password) -> None:
+    """Add a local account (password stored as an Argon2id hash)."""
+    import re
+
+    if fhir_user is not None and not re.match(r"^(Patient|Practitioner|PractitionerRole|RelatedPerson|Person)/[A-Za-z0-9\-.]{1,64}$", fhir_user):
+        raise click.UsageError("--fhir-user must look like Patient/<id> or Practitioner/<id>")
+    if role == "patient" and not (fhir_user or "").startswith("Patient/"):
+        raise click.UsageError("a patient account needs --fhir-user Patient/<id>")
+    try:
+        account = _auth_records(ctx).add_account(login, role, password, fhir_user=fhir_user, name=name)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"account {account.login} ({role}) id={account.id}")
+
+
 if __name__ == "__main__":
     main()

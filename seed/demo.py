@@ -4,11 +4,18 @@ One patient of a Moscow polyclinic with a type 2 diabetes history: an encounter,
 and vital-sign observations, a lab report, a prescription and a consent. Fixed ids and
 PUT entries make loading idempotent. It goes through the public transaction path, as
 every seed does. (The seed issue replaces this with a generated population.)
+
+With the SMART authorization server on (FHIR_AUTH=smart), `load_demo_auth` adds the
+demo accounts (DEMO_ACCOUNTS) and two clients with fixed ids (DEMO_CLIENTS). Passwords
+come from FHIR_DEMO_PASSWORD (all accounts) and FHIR_DEMO_CLIENT_SECRET; unset, they are
+generated and printed once to the console. None is ever committed or logged.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import sys
 
 import orjson
 
@@ -53,6 +60,14 @@ def demo_resources() -> list[dict]:
             "identifier": [{"system": SNILS, "value": "11223344595"}],
             "name": [{"family": "Смирнова", "given": ["Елена", "Викторовна"], "text": "Смирнова Елена Викторовна"}],
             "gender": "female",
+        },
+        {
+            "resourceType": "Practitioner",
+            "id": "demo-practitioner-2",
+            "active": True,
+            "identifier": [{"system": SNILS, "value": "12345678964"}],
+            "name": [{"family": "Кузнецов", "given": ["Андрей", "Павлович"], "text": "Кузнецов Андрей Павлович"}],
+            "gender": "male",
         },
         {
             "resourceType": "Patient",
@@ -163,3 +178,55 @@ def load_demo(app) -> None:
     if r.status_code != 200:
         raise RuntimeError(f"demo card did not load: HTTP {r.status_code}")
     log.info("demo card loaded: %d resources, Patient/demo-patient-1", len(r.get_json()["entry"]))
+
+
+# login, role, fhirUser, name
+DEMO_ACCOUNTS = (
+    ("patient@demo.example", "patient", "Patient/demo-patient-1", "Иванов Иван Иванович"),
+    ("doctor@demo.example", "practitioner", "Practitioner/demo-practitioner-1", "Смирнова Елена Викторовна"),
+    ("doctor2@demo.example", "practitioner", "Practitioner/demo-practitioner-2", "Кузнецов Андрей Павлович"),
+    ("registrar@demo.example", "staff", None, "Регистратура"),
+    ("admin@demo.example", "admin", None, "Администратор"),
+)
+DEMO_REDIRECT_URIS = ("http://localhost:8000/callback", "http://127.0.0.1:8000/callback")
+DEMO_SCOPE = "openid fhirUser launch/patient offline_access online_access patient/*.cruds user/*.cruds"
+DEMO_PUBLIC_CLIENT = "demo-public-app"
+DEMO_CONFIDENTIAL_CLIENT = "demo-confidential-app"
+
+
+def load_demo_auth(app) -> None:
+    """Demo accounts and clients; the generated passwords and secret are printed once."""
+    service = app.extensions.get("fhir_auth")
+    if service is None:  # FHIR_AUTH=off
+        return
+    from fhir_server.auth.clients import register_client
+
+    settings = app.config["FHIR_SETTINGS"]
+    fixed_password = settings.demo_password.get_secret_value() if settings.demo_password else None
+    fixed_secret = settings.demo_client_secret.get_secret_value() if settings.demo_client_secret else None
+    records = service.records
+    shown = []
+    for login, role, fhir_user, name in DEMO_ACCOUNTS:
+        if records.account_by_login(login) is not None:
+            continue
+        password = fixed_password or secrets.token_urlsafe(12)
+        records.add_account(login, role, password, fhir_user=fhir_user, name=name)
+        shown.append((login, role, fhir_user or "-", "(FHIR_DEMO_PASSWORD)" if fixed_password else password))
+    secret = None
+    if records.client(DEMO_PUBLIC_CLIENT) is None:
+        register_client(records, name="Demo patient app (public)", public=True, redirect_uris=DEMO_REDIRECT_URIS,
+                        scope=DEMO_SCOPE, client_id=DEMO_PUBLIC_CLIENT)
+    if records.client(DEMO_CONFIDENTIAL_CLIENT) is None:
+        _, secret = register_client(records, name="Demo clinic app (confidential)", public=False, redirect_uris=DEMO_REDIRECT_URIS,
+                                    scope=DEMO_SCOPE, client_id=DEMO_CONFIDENTIAL_CLIENT, secret=fixed_secret)
+    log.info("demo accounts and clients ready: %s, %s", DEMO_PUBLIC_CLIENT, DEMO_CONFIDENTIAL_CLIENT)
+    if not shown and secret is None:
+        return
+    # Printed, not logged: the console of `make run` is where a developer looks for them.
+    lines = ["", "Demo sign-in (shown once; set FHIR_DEMO_PASSWORD / FHIR_DEMO_CLIENT_SECRET to fix them):"]
+    lines += [f"  {login:<24} {role:<13} {fhir_user:<34} password: {password}" for login, role, fhir_user, password in shown]
+    lines.append(f"  client {DEMO_PUBLIC_CLIENT} (public, PKCE), redirect URIs: {' '.join(DEMO_REDIRECT_URIS)}")
+    if secret is not None:
+        shown_secret = "(FHIR_DEMO_CLIENT_SECRET)" if fixed_secret else secret
+        lines.append(f"  client {DEMO_CONFIDENTIAL_CLIENT} (confidential), client_secret: {shown_secret}")
+    print("\n".join(lines) + "\n", file=sys.stderr, flush=True)

@@ -1,0 +1,239 @@
+"""The pages a person sees: sign-in, the consent (approval) page, errors.
+
+Russian or English by Accept-Language (Russian when the browser states neither). The
+browser session (a signed cookie limited to /auth) holds the signed-in account, the time
+of sign-in, the CSRF token of the forms, and the authorization request waiting for the
+sign-in. Nothing typed into a form is logged.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from flask import current_app, render_template_string, request, session
+
+from consent.scopes import parse_scope
+
+from . import hashing
+
+LANGS = ("ru", "en")
+PATIENT_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+TEXTS = {
+    "en": {
+        "title": "Sign in",
+        "heading": "Sign in to the medical card",
+        "login": "E-mail or phone",
+        "password": "Password",
+        "submit": "Sign in",
+        "or": "Or sign in with",
+        "signed-in": "You are signed in as",
+        "sign-out": "Sign out",
+        "missing-credentials": "Enter your login and password.",
+        "bad-credentials": "Wrong login or password.",
+        "account-disabled": "This account is disabled.",
+        "csrf": "The form has expired. Please try again.",
+        "consent-title": "Allow access?",
+        "consent-intro": "The application asks for access on your behalf:",
+        "granted": "It will be allowed to:",
+        "not-granted": "Not allowed (beyond your role or the application's registration):",
+        "patient": "Patient id (the patient the application works with; leave empty for none)",
+        "bad-patient": "No patient with this id.",
+        "approve": "Allow",
+        "deny": "Deny",
+        "error-title": "The authorization request was refused",
+        "account": "Account",
+    },
+    "ru": {
+        "title": "Вход",
+        "heading": "Вход в медицинскую карту",
+        "login": "Электронная почта или телефон",
+        "password": "Пароль",
+        "submit": "Войти",
+        "or": "Или войдите через",
+        "signed-in": "Вы вошли как",
+        "sign-out": "Выйти",
+        "missing-credentials": "Введите логин и пароль.",
+        "bad-credentials": "Неверный логин или пароль.",
+        "account-disabled": "Учётная запись заблокирована.",
+        "csrf": "Срок действия формы истёк. Попробуйте ещё раз.",
+        "consent-title": "Разрешить доступ?",
+        "consent-intro": "Приложение запрашивает доступ от вашего имени:",
+        "granted": "Ему будет разрешено:",
+        "not-granted": "Не будет разрешено (выходит за пределы вашей роли или регистрации приложения):",
+        "patient": "Идентификатор пациента (с кем работает приложение; оставьте пустым, если ни с кем)",
+        "bad-patient": "Пациента с таким идентификатором нет.",
+        "approve": "Разрешить",
+        "deny": "Отказать",
+        "error-title": "Запрос авторизации отклонён",
+        "account": "Учётная запись",
+    },
+}
+
+_SCOPE_TEXTS = {
+    "openid": ("confirm your identity to the application", "подтверждать вашу личность приложению"),
+    "fhirUser": ("know which record in the card is you", "знать, какая запись карты соответствует вам"),
+    "profile": ("know which record in the card is you", "знать, какая запись карты соответствует вам"),
+    "launch/patient": ("work with one patient's card", "работать с картой одного пациента"),
+    "launch": ("be launched from the medical record system", "запускаться из медицинской информационной системы"),
+    "launch/encounter": ("work within one encounter", "работать в рамках одного обращения"),
+    "offline_access": (
+        "keep access after you sign out (until you revoke it)",
+        "сохранять доступ после вашего выхода (пока вы его не отзовёте)",
+    ),
+    "online_access": ("keep access while you are signed in", "сохранять доступ, пока вы в системе"),
+}
+_PERMS = {
+    "c": ("create", "создавать"),
+    "r": ("read", "читать"),
+    "u": ("update", "изменять"),
+    "d": ("delete", "удалять"),
+    "s": ("search", "искать"),
+}
+_CONTEXTS = {
+    "patient": ("of the patient", "пациента"),
+    "user": ("that you may access", "доступные вам"),
+    "system": ("all", "все"),
+}
+
+
+def lang() -> str:
+    return request.accept_languages.best_match(LANGS) or "ru"
+
+
+def describe_scope(scope: str, language: str) -> str:
+    i = 1 if language == "ru" else 0
+    if scope in _SCOPE_TEXTS:
+        return _SCOPE_TEXTS[scope][i]
+    s = parse_scope(scope)
+    if s is None:
+        return scope
+    perms = ", ".join(_PERMS[p][i] for p in "cruds" if p in s.perms)
+    what = ("all data", "все данные")[i] if s.rtype == "*" else s.rtype
+    text = f"{perms}: {what} ({_CONTEXTS[s.context][i]})"
+    if s.params:
+        text += " — " + ", ".join(f"{k}={v}" for k, v in s.params)
+    return text
+
+
+# -- session -------------------------------------------------------------------------------
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = hashing.new_token(24)
+    return session["csrf"]
+
+
+def csrf_ok() -> bool:
+    return hashing.same(session.get("csrf"), request.form.get("csrf"))
+
+
+def current_account(service):
+    account_id = session.get("account_id")
+    if not account_id:
+        return None
+    if time.time() - session.get("auth_time", 0) > service.settings.auth_session_seconds:
+        session.clear()
+        return None
+    account = service.records.account(account_id)
+    if account is None or account.disabled:
+        session.clear()
+        return None
+    return account
+
+
+def sign_in(account, provider: str) -> str | None:
+    """Start a fresh session for the account; the waiting authorization request, if any."""
+    pending = session.get("pending")
+    session.clear()
+    session["account_id"] = account.id
+    session["auth_time"] = int(time.time())
+    session["idp"] = provider
+    session["csrf"] = hashing.new_token(24)
+    return pending if isinstance(pending, str) and pending.startswith(request.script_root + "/auth/authorize?") else None
+
+
+def remember_pending() -> None:
+    session["pending"] = request.script_root + request.full_path
+
+
+# -- pages ---------------------------------------------------------------------------------
+_BASE = """<!doctype html>
+<html lang="{{ lang }}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f4f6f8;margin:0;color:#1b1f23}
+main{max-width:30rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.12)}
+h1{font-size:1.4rem;margin-top:0} label{display:block;margin:.8rem 0 .3rem}
+input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
+button{margin-top:1rem;padding:.55rem 1.2rem;font-size:1rem;cursor:pointer}
+.error{color:#b00020;background:#fdecea;padding:.6rem;border-radius:4px}
+.muted{color:#57606a} ul{padding-left:1.2rem} li{margin:.25rem 0} code{font-size:.85rem}
+</style></head><body><main>
+"""
+_END = "</main></body></html>"
+
+LOGIN_PAGE = (
+    _BASE
+    + """<h1>{{ t.heading }}</h1>
+{% if error %}<p class="error" role="alert">{{ t[error] }}</p>{% endif %}
+{% if account %}
+<p>{{ t["signed-in"] }} <b>{{ account.name or account.login }}</b></p>
+<form method="post" action="{{ url_for('smart.logout') }}"><input type="hidden" name="csrf" value="{{ csrf }}">
+<button type="submit">{{ t["sign-out"] }}</button></form>
+{% else %}
+<form method="post" action="{{ url_for('smart.login') }}">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+<label for="login">{{ t.login }}</label><input type="text" id="login" name="login" autocomplete="username" value="{{ login }}" required autofocus>
+<label for="password">{{ t.password }}</label><input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit">{{ t.submit }}</button>
+</form>
+{% if others %}<p class="muted">{{ t.or }}:</p><ul>{% for p in others %}
+<li><a href="{{ url_for('smart.login_with', name=p.name) }}">{{ p.label.get(lang) or p.label.get('en') or p.name }}</a></li>{% endfor %}</ul>{% endif %}
+{% endif %}
+"""
+    + _END
+)
+
+CONSENT_PAGE = (
+    _BASE
+    + """<h1>{{ t["consent-title"] }}</h1>
+<p>{{ t["consent-intro"] }} <b>{{ client.name }}</b> <code>{{ client.client_id }}</code></p>
+<p class="muted">{{ t.account }}: {{ account.name or account.login }}{% if account.fhir_user %} ({{ account.fhir_user }}){% endif %}</p>
+{% if error %}<p class="error" role="alert">{{ t[error] }}</p>{% endif %}
+<p>{{ t.granted }}</p>
+<ul>{% for s, text in granted %}<li>{{ text }} <code>{{ s }}</code></li>{% endfor %}</ul>
+{% if dropped %}<p class="muted">{{ t["not-granted"] }}</p>
+<ul class="muted">{% for s, text in dropped %}<li>{{ text }} <code>{{ s }}</code></li>{% endfor %}</ul>{% endif %}
+<form method="post" action="{{ action }}">
+<input type="hidden" name="csrf" value="{{ csrf }}">
+{% if ask_patient %}<label for="patient">{{ t.patient }}</label><input type="text" id="patient" name="patient" value="{{ patient }}">{% endif %}
+<button type="submit" name="decision" value="approve">{{ t.approve }}</button>
+<button type="submit" name="decision" value="deny">{{ t.deny }}</button>
+</form>
+"""
+    + _END
+)
+
+ERROR_PAGE = (
+    _BASE
+    + """<h1>{{ t["error-title"] }}</h1>
+<p class="error"><code>{{ error }}</code>{% if description %}: {{ description }}{% endif %}</p>
+"""
+    + _END
+)
+
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def render(page: str, status: int = 200, **context):
+    language = lang()
+    texts = TEXTS[language]
+    context.setdefault("title", texts["title"])
+    html = render_template_string(page, lang=language, t=texts, csrf=csrf_token(), **context)
+    return current_app.response_class(html, status=status, headers=PAGE_HEADERS, mimetype="text/html")
