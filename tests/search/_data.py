@@ -7,7 +7,11 @@ keeping only `:/,|$*` readable. Links returned by the server (absolute, already 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from urllib.parse import quote
+
+from fhir_server.app import create_app
+from tests.conftest import FHIRClient, make_settings
 
 BASE = "http://localhost/fhir"
 LOINC = "http://loinc.org"
@@ -166,3 +170,20 @@ def qty(value, code: str | None = None, system: str | None = UCUM, unit: str | N
     if code is not None:
         q["code"] = code
     return q
+
+
+# -- a client of its own, for data shared by the read-only cases of one module ---------------------
+@contextmanager
+def private_client():
+    """A Flask test client on a fresh store, like the `client` fixture, for a module-scoped
+    fixture: table-driven cases that only GET share one data set instead of rebuilding it
+    per case (a fresh store per case is kept for every test that writes)."""
+    settings = make_settings()
+    app = create_app(settings)
+    try:
+        yield FHIRClient(app.test_client())
+    finally:
+        store = app.config["FHIR_STORE"]
+        if not settings.embedded:
+            store.engine.client.drop_database(settings.db_name)
+        store.engine.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ._data import LOINC, SNOMED, UCUM, concept, ids, mk, obs, patient, qty
+from ._data import LOINC, SNOMED, UCUM, concept, ids, mk, obs, patient, private_client, qty
 
 
 def _bp(sys_v, dia_v) -> dict:
@@ -19,8 +19,7 @@ def _bp(sys_v, dia_v) -> dict:
     )
 
 
-@pytest.fixture
-def composites(client) -> dict[str, str]:
+def _composites(client) -> dict[str, str]:
     w = {}
     w["c1"] = mk(client, obs("8480-6", valueQuantity=qty(150, "mm[Hg]")))
     w["c2"] = mk(client, obs("8480-6", valueQuantity=qty(90, "mm[Hg]")))
@@ -83,7 +82,8 @@ COMPOSITE_CASES = [
 
 
 @pytest.mark.parametrize("query,expected", COMPOSITE_CASES, ids=[q for q, _ in COMPOSITE_CASES])
-def test_composite(client, composites, query, expected):
+def test_composite(composites_ro, query, expected):
+    client, composites = composites_ro
     _check(client, composites, "Observation", query, expected)
 
 
@@ -97,8 +97,7 @@ PEOPLE = {
 }
 
 
-@pytest.fixture
-def people(client) -> dict[str, str]:
+def _people(client) -> dict[str, str]:
     return {k: mk(client, r) for k, r in PEOPLE.items()}
 
 
@@ -130,7 +129,8 @@ LOGIC_CASES = [
 
 
 @pytest.mark.parametrize("query,expected", LOGIC_CASES, ids=[q for q, _ in LOGIC_CASES])
-def test_or_and_escaping(client, people, query, expected):
+def test_or_and_escaping(people_ro, query, expected):
+    client, people = people_ro
     _check(client, people, "Patient", query, expected)
 
 
@@ -162,3 +162,17 @@ def test_missing_on_every_type(client):
     o2 = mk(client, {"resourceType": "Organization"})
     assert ids(client, "/fhir/Organization?name:missing=true") == {o2}
     assert ids(client, "/fhir/Organization?name:missing=false") == {o1}
+
+
+@pytest.fixture(scope="module")
+def composites_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _composites(c)
+
+
+@pytest.fixture(scope="module")
+def people_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _people(c)

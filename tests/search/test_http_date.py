@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ._data import ids, mk, obs, patient
+from ._data import ids, mk, obs, patient, private_client
 
 BIRTH = {
     "Y1980": "1980",
@@ -30,8 +30,7 @@ BIRTH = {
 }
 
 
-@pytest.fixture
-def births(client) -> dict[str, str]:
+def _births(client) -> dict[str, str]:
     out = {k: mk(client, patient(k, birthDate=v)) for k, v in BIRTH.items()}
     out["NONE"] = mk(client, patient("без даты"))
     return out
@@ -75,7 +74,8 @@ BIRTH_CASES = [
 
 
 @pytest.mark.parametrize("query,expected", BIRTH_CASES, ids=[q for q, _ in BIRTH_CASES])
-def test_birthdate_prefixes(client, births, query, expected):
+def test_birthdate_prefixes(births_ro, query, expected):
+    client, births = births_ro
     _check(client, births, "Patient", query, expected)
 
 
@@ -94,8 +94,7 @@ EFFECTIVE = {
 }
 
 
-@pytest.fixture
-def effective(client) -> dict[str, str]:
+def _effective(client) -> dict[str, str]:
     return {k: mk(client, obs(**v)) for k, v in EFFECTIVE.items()}
 
 
@@ -137,7 +136,8 @@ EFFECTIVE_CASES = [
 
 
 @pytest.mark.parametrize("query,expected", EFFECTIVE_CASES, ids=[q for q, _ in EFFECTIVE_CASES])
-def test_observation_effective(client, effective, query, expected):
+def test_observation_effective(effective_ro, query, expected):
+    client, effective = effective_ro
     _check(client, effective, "Observation", query, expected)
 
 
@@ -218,3 +218,17 @@ def test_last_updated(client):
     assert q(f"gt{tb}") == {A}
     assert q(f"eq{a2['meta']['lastUpdated']}") == {A}
     assert q(ta) == set()
+
+
+@pytest.fixture(scope="module")
+def births_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _births(c)
+
+
+@pytest.fixture(scope="module")
+def effective_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _effective(c)

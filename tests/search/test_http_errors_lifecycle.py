@@ -9,15 +9,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from ._data import bundle, delete, error, ids, link, mk, obs, patient
+from ._data import bundle, delete, error, ids, link, mk, obs, patient, private_client
 
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 STRICT = {"Prefer": "handling=strict"}
 RU = {"Accept-Language": "ru"}
 
 
-@pytest.fixture
-def two(client) -> dict[str, str]:
+def _two(client) -> dict[str, str]:
     return {"a": mk(client, patient("Иванов", birthDate="1980-01-01")), "b": mk(client, patient("Петров", birthDate="1990-01-01"))}
 
 
@@ -45,7 +44,8 @@ def test_unknown_parameters_ignored_and_left_out_of_self(client, two):
         ("_has:Observation:subject:nosuch=x", "_has:Observation:subject:nosuch"),
     ],
 )
-def test_unknown_parameters_strict(client, two, query, name):
+def test_unknown_parameters_strict(two_ro, query, name):
+    client, two = two_ro
     issue = error(client, f"/fhir/Patient?{query}", 400, headers=STRICT)
     assert name in issue["diagnostics"], issue
     issue = error(client, f"/fhir/Patient?{query}", 400, headers={**STRICT, **RU})
@@ -76,6 +76,11 @@ MALFORMED = [
     ("/fhir/Patient?gender:exact=male", "gender"),
     ("/fhir/Patient?birthdate:contains=1980", "birthdate"),
     ("/fhir/Patient?name:missing=maybe", "name:missing"),
+    ("/fhir/Patient?name:text=x", "name"),
+    ("/fhir/Patient?name:below=x", "name"),
+    ("/fhir/Observation?code:contains=x", "code"),
+    ("/fhir/Patient?gender:identifier=x|y", "gender"),
+    ("/fhir/Patient?birthdate:not=1980", "birthdate"),
     ("/fhir/Patient?_sort=nosuchparam", "nosuchparam"),
     ("/fhir/Patient?_sort=-nosuchparam", "nosuchparam"),
     ("/fhir/Patient?_total=sometimes", "_total"),
@@ -93,7 +98,8 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("path,name", MALFORMED, ids=[p.split("?", 1)[1] for p, _ in MALFORMED])
-def test_malformed_values(client, two, path, name):
+def test_malformed_values(two_ro, path, name):
+    client, two = two_ro
     issue = error(client, path, 400)
     assert name in issue["diagnostics"], issue
     issue = error(client, path, 400, headers=RU)
@@ -102,7 +108,8 @@ def test_malformed_values(client, two, path, name):
 
 
 @pytest.mark.parametrize("lang", ["ru", "ru-RU", "ru-RU,ru;q=0.9,en;q=0.5", "de, ru;q=0.8"])
-def test_russian_by_accept_language(client, two, lang):
+def test_russian_by_accept_language(two_ro, lang):
+    client, two = two_ro
     issue = error(client, "/fhir/Patient?_count=x", 400, headers={"Accept-Language": lang})
     assert "_count" in issue["diagnostics"] and CYRILLIC.search(issue["diagnostics"]), issue
     issue = error(client, "/fhir/Patient?foo=1", 400, headers={"Accept-Language": lang, **STRICT})
@@ -211,3 +218,37 @@ def test_updated_resources_match_by_new_values_only(client):
     client.put(f"/fhir/Patient/{p2}", {"resourceType": "Patient", "id": p2, "gender": "female"})
     assert ids(client, "/fhir/Patient?name:missing=true") == {p2}
     assert ids(client, "/fhir/Patient?gender=female") == {p2}
+
+
+def test_strict_applies_to_post_search(client, two):
+    r = client.request(
+        "POST",
+        "/fhir/Patient/_search",
+        data="family=%D0%B8%D0%B2%D0%B0%D0%BD%D0%BE%D0%B2&bogus=1".encode(),
+        content_type="application/x-www-form-urlencoded",
+        headers=STRICT,
+    )
+    assert r.status_code == 400, r.get_data(as_text=True)
+    body = r.get_json()
+    assert body["resourceType"] == "OperationOutcome" and "bogus" in body["issue"][0]["diagnostics"]
+    r = client.request(
+        "POST",
+        "/fhir/Patient/_search",
+        data="family=%D0%B8%D0%B2%D0%B0%D0%BD%D0%BE%D0%B2&bogus=1".encode(),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert r.status_code == 200
+    assert {e["resource"]["id"] for e in r.get_json()["entry"]} == {two["a"]}
+    assert "bogus" not in next(l["url"] for l in r.get_json()["link"] if l["relation"] == "self")
+
+
+@pytest.fixture
+def two(client) -> dict[str, str]:
+    return _two(client)
+
+
+@pytest.fixture(scope="module")
+def two_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _two(c)

@@ -10,13 +10,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from ._data import LOINC, bundle, delete, enc, error, link, matches, mk, obs, patient, refs
+from ._data import LOINC, bundle, delete, enc, error, link, matches, mk, obs, patient, private_client, refs
 
 FORM = "application/x-www-form-urlencoded"
 
 
-@pytest.fixture
-def data(client) -> dict[str, str]:
+def _data(client) -> dict[str, str]:
     w: dict[str, str] = {}
     w["org"] = mk(client, {"resourceType": "Organization", "name": "Клиника"})
     w["pr"] = mk(client, {"resourceType": "Practitioner", "name": [{"family": "Врачев"}]})
@@ -83,7 +82,8 @@ SAME_QUERIES = [
 
 
 @pytest.mark.parametrize("form", SAME_QUERIES, ids=[urlencode(f) for f in SAME_QUERIES])
-def test_post_search_equals_get(client, data, form):
+def test_post_search_equals_get(data_ro, form):
+    client, data = data_ro
     g = bundle(client, "/fhir/Patient?" + "&".join(f"{k}={v}" for k, v in form))
     r = _post(client, "/fhir/Patient/_search", form)
     assert r.status_code == 200, r.get_data(as_text=True)
@@ -235,3 +235,25 @@ def test_search_levels_agree(client, data):
     t = refs(client, f"/fhir/Observation?subject=Patient/{p1}&code={LOINC}|A")
     c = refs(client, f"/fhir/Patient/{p1}/Observation?subject=Patient/{p1}&code={LOINC}|A")
     assert t == c == {f"Observation/{data['o1']}"}
+
+
+def test_other_compartments(client, data):
+    w = data
+    enc_obs = mk(client, obs("E", subject=f"Patient/{w['pat1']}") | {"encounter": {"reference": f"Encounter/{w['enc1']}"}})
+    perf_obs = mk(client, obs("P", subject=f"Patient/{w['pat2']}") | {"performer": [{"reference": f"Practitioner/{w['pr']}"}]})
+    assert refs(client, f"/fhir/Encounter/{w['enc1']}/Observation") == {f"Observation/{enc_obs}"}
+    assert refs(client, f"/fhir/Practitioner/{w['pr']}/Observation") == {f"Observation/{perf_obs}"}
+    assert refs(client, f"/fhir/Practitioner/{w['pr']}/MedicationRequest") == {f"MedicationRequest/{w['mr1']}"}
+    assert refs(client, f"/fhir/Practitioner/{w['pr']}/Observation?code=E") == set()
+
+
+@pytest.fixture
+def data(client) -> dict[str, str]:
+    return _data(client)
+
+
+@pytest.fixture(scope="module")
+def data_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _data(c)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ._data import LOINC, UCUM, ids, mk, obs, qty
+from ._data import LOINC, UCUM, ids, mk, obs, private_client, qty
 
 PROB = {"P10": 10, "P10_4": 10.4, "P10_5": 10.5, "P9_5": 9.5, "P9_49": 9.49, "P11_5": 11.5, "P100": 100, "P8_5": 8.5}
 
@@ -22,8 +22,7 @@ def _risk(p=None) -> dict:
     return res
 
 
-@pytest.fixture
-def risks(client) -> dict[str, str]:
+def _risks(client) -> dict[str, str]:
     out = {k: mk(client, _risk(v)) for k, v in PROB.items()}
     out["NONE"] = mk(client, _risk())
     return out
@@ -66,7 +65,8 @@ NUMBER_CASES = [
 
 
 @pytest.mark.parametrize("query,expected", NUMBER_CASES, ids=[q for q, _ in NUMBER_CASES])
-def test_number(client, risks, query, expected):
+def test_number(risks_ro, query, expected):
+    client, risks = risks_ro
     _check(client, risks, "RiskAssessment", query, expected)
 
 
@@ -94,8 +94,7 @@ QTY = {
 }
 
 
-@pytest.fixture
-def quantities(client) -> dict[str, str]:
+def _quantities(client) -> dict[str, str]:
     out = {k: mk(client, obs(code="2345-7", valueQuantity=v)) for k, v in QTY.items()}
     out["NONE"] = mk(client, obs(code="2345-7", valueString="не измерено"))
     return out
@@ -143,7 +142,8 @@ QUANTITY_CASES = [
 
 
 @pytest.mark.parametrize("query,expected", QUANTITY_CASES, ids=[q for q, _ in QUANTITY_CASES])
-def test_quantity(client, quantities, query, expected):
+def test_quantity(quantities_ro, query, expected):
+    client, quantities = quantities_ro
     _check(client, quantities, "Observation", query, expected)
 
 
@@ -162,3 +162,62 @@ def test_quantity_on_components(client):
     assert ids(client, f"/fhir/Observation?component-value-quantity=16|{UCUM}|cm[Hg]") == {high}
     assert ids(client, "/fhir/Observation?component-value-quantity=ge90&component-value-quantity=le120") == {normal, high}
     assert ids(client, "/fhir/Observation?value-quantity:missing=true") == {high, normal}
+
+
+FACTORS = {"F100": 100, "F100_4": 100.4, "F100_5": 100.5, "F99_5": 99.5, "F99_4": 99.4, "F1000": 1000}
+
+
+def _factors(client) -> dict[str, str]:
+    item = lambda f: {  # noqa: E731
+        "resourceType": "ChargeItem",
+        "status": "billable",
+        "code": {"text": "услуга"},
+        "subject": {"reference": "Patient/x"},
+        "factorOverride": f,
+    }
+    return {k: mk(client, item(v)) for k, v in FACTORS.items()}
+
+
+FACTOR_CASES = [
+    # search.html 3.1.1.4.1: 100 is [99.5, 100.5); 100.00 is [99.995, 100.005)
+    ("factor-override=100", {"F100", "F100_4", "F99_5"}),
+    ("factor-override=100.4", {"F100_4"}),
+    ("factor-override=100.5", {"F100_5"}),
+    ("factor-override=100.0", {"F100"}),
+    ("factor-override=100.00", {"F100"}),
+    ("factor-override=99.5", {"F99_5"}),
+    ("factor-override=ne100", {"F100_5", "F99_4", "F1000"}),
+    ("factor-override=lt100", {"F99_5", "F99_4"}),
+    ("factor-override=le100", {"F100", "F99_5", "F99_4"}),
+    ("factor-override=gt100", {"F100_4", "F100_5", "F1000"}),
+    ("factor-override=ge100.4", {"F100_4", "F100_5", "F1000"}),
+    ("factor-override=ap100", {"F100", "F100_4", "F100_5", "F99_5", "F99_4"}),
+    ("factor-override=ap1000", {"F1000"}),
+]
+
+
+@pytest.mark.parametrize("query,expected", FACTOR_CASES, ids=[q for q, _ in FACTOR_CASES])
+def test_number_implicit_precision_at_100(factors_ro, query, expected):
+    client, factors = factors_ro
+    _check(client, factors, "ChargeItem", query, expected)
+
+
+@pytest.fixture(scope="module")
+def risks_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _risks(c)
+
+
+@pytest.fixture(scope="module")
+def quantities_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _quantities(c)
+
+
+@pytest.fixture(scope="module")
+def factors_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _factors(c)

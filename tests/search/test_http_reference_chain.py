@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from ._data import BASE, LOINC, ids, mk, obs, patient
+from ._data import BASE, LOINC, ids, mk, obs, patient, private_client
 
 SNILS = "urn:oid:1.2.643.100.3"
 
 
-@pytest.fixture
-def world(client) -> dict[str, str]:
+def _world(client) -> dict[str, str]:
     w: dict[str, str] = {}
     w["org1"] = mk(client, {"resourceType": "Organization", "name": "Клиника Здоровье"})
     w["org2"] = mk(client, {"resourceType": "Organization", "name": "Больница №2"})
@@ -57,6 +56,7 @@ REFERENCE_CASES = [
     ("subject=Group/{pat1}", set()),
     ("subject:Patient={pat1}", {"o1", "o6"}),
     ("subject:Patient={grp}", set()),
+    ("subject:Patient=" + BASE + "/Patient/{pat1}", {"o1", "o6"}),
     ("subject:Group={grp}", {"o3"}),
     ("subject=Group/{grp}", {"o3"}),
     ("subject:Location={loc}", {"o8"}),
@@ -92,12 +92,15 @@ REFERENCE_CASES = [
     ("subject:Patient.organization:Organization.name=БОЛЬНИЦА", {"o2"}),
     ("subject:Patient.organization.name=поликлиника", set()),
     ("patient.organization._id={org2}", {"o2"}),
+    ("subject:Patient.organization:missing=false", {"o1", "o6", "o2"}),
+    ("subject:Patient.organization:missing=true", set()),
     ("subject:Patient.organization.name=клиника&code=A", {"o1"}),
 ]
 
 
 @pytest.mark.parametrize("query,expected", REFERENCE_CASES, ids=[q for q, _ in REFERENCE_CASES])
-def test_observation_references(client, world, query, expected):
+def test_observation_references(world_ro, query, expected):
+    client, world = world_ro
     _check(client, world, "Observation", query, expected)
 
 
@@ -126,11 +129,13 @@ PATIENT_CASES = [
 
 
 @pytest.mark.parametrize("query,expected", PATIENT_CASES, ids=[q for q, _ in PATIENT_CASES])
-def test_patient_references(client, world, query, expected):
+def test_patient_references(world_ro, query, expected):
+    client, world = world_ro
     _check(client, world, "Patient", query, expected)
 
 
-def test_has_on_group_and_organization(client, world):
+def test_has_on_group_and_organization(world_ro):
+    client, world = world_ro
     assert ids(client, "/fhir/Group?_has:Observation:subject:code=A") == {world["grp"]}
     assert ids(client, "/fhir/Organization?_has:Patient:organization:family=иванов") == {world["org1"]}
     assert ids(client, "/fhir/Organization?_has:Patient:organization:_has:Observation:subject:code=B") == {world["org2"]}
@@ -168,8 +173,7 @@ VALUESETS = {
 }
 
 
-@pytest.fixture
-def valuesets(client) -> dict[str, str]:
+def _valuesets(client) -> dict[str, str]:
     out = {k: mk(client, {"resourceType": "ValueSet", "status": "active", "url": u}) for k, u in VALUESETS.items()}
     out["v7"] = mk(client, {"resourceType": "ValueSet", "status": "draft"})
     return out
@@ -197,7 +201,8 @@ URI_CASES = [
 
 
 @pytest.mark.parametrize("query,expected", URI_CASES, ids=[q for q, _ in URI_CASES])
-def test_uri(client, valuesets, query, expected):
+def test_uri(valuesets_ro, query, expected):
+    client, valuesets = valuesets_ro
     _check(client, valuesets, "ValueSet", query, expected)
 
 
@@ -211,3 +216,22 @@ def test_profile_and_source(client):
     assert ids(client, f"/fhir/Patient?_profile={prof},{prof}-child") == {a, b}
     assert ids(client, "/fhir/Patient?_source=urn:example:mis#1") == {a}
     assert ids(client, "/fhir/Patient?_source:missing=false") == {a}
+
+
+@pytest.fixture
+def world(client) -> dict[str, str]:
+    return _world(client)
+
+
+@pytest.fixture(scope="module")
+def world_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _world(c)
+
+
+@pytest.fixture(scope="module")
+def valuesets_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _valuesets(c)

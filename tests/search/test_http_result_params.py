@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from ._data import SUBSETTED, bundle, delete, ids, included, link, matches, mk, obs, ordered, patient
+from ._data import SUBSETTED, bundle, delete, ids, included, link, matches, mk, obs, ordered, patient, private_client
 
 
 # -- _sort ------------------------------------------------------------------------------------------
-@pytest.fixture
-def sortable(client) -> dict[str, str]:
+def _sortable(client) -> dict[str, str]:
     return {
         "p1": mk(client, patient("Бета", ["Анна"], birthDate="1990-01-01", gender="female")),
         "p2": mk(client, patient("Альфа", ["Борис"], birthDate="1985-01-01", gender="male")),
@@ -37,7 +36,8 @@ SORT_CASES = [
 
 
 @pytest.mark.parametrize("sort,expected", SORT_CASES, ids=[s for s, _ in SORT_CASES])
-def test_sort(client, sortable, sort, expected):
+def test_sort(sortable_ro, sort, expected):
+    client, sortable = sortable_ro
     want = [sortable[k] for k in expected]
     assert ordered(client, f"/fhir/Patient?_sort={sort}") == want
     # the same order across pages of two
@@ -125,6 +125,10 @@ def test_summary_true_and_elements(client):
     assert _tagged(res)
     assert set(res) == {"resourceType", "id", "meta", "name", "birthDate"}
 
+    b = bundle(client, "/fhir/Patient?family=полный&_summary=text")
+    (res,) = [e["resource"] for e in matches(b)]
+    assert _tagged(res) and set(res) == {"resourceType", "id", "meta", "text"}
+
     b = bundle(client, "/fhir/Patient?family=полный&_summary=data")
     (res,) = [e["resource"] for e in matches(b)]
     assert _tagged(res) and "text" not in res and "contact" in res
@@ -139,8 +143,7 @@ def test_summary_true_and_elements(client):
 
 
 # -- _include / _revinclude ------------------------------------------------------------------------
-@pytest.fixture
-def graph(client) -> dict[str, str]:
+def _graph(client) -> dict[str, str]:
     g: dict[str, str] = {}
     g["org1"] = mk(client, {"resourceType": "Organization", "name": "Клиника"})
     g["org2"] = mk(client, {"resourceType": "Organization", "name": "Фарм-завод"})
@@ -254,7 +257,8 @@ INCLUDE_CASES = [
 
 
 @pytest.mark.parametrize("path,want_match,want_include", INCLUDE_CASES, ids=[p.split("?", 1)[1] for p, _, _ in INCLUDE_CASES])
-def test_include_revinclude(client, graph, path, want_match, want_include):
+def test_include_revinclude(graph_ro, path, want_match, want_include):
+    client, graph = graph_ro
     b, m, inc = _split(client, graph, path)
     assert m == want_match
     assert inc == want_include
@@ -286,7 +290,8 @@ def test_include_per_page_and_deleted_targets(client, graph):
     assert (m, inc) == ({"pat1", "pat3"}, {"obs1"})
 
 
-def test_elements_and_summary_with_includes(client, graph):
+def test_elements_and_summary_with_includes(graph_ro):
+    client, graph = graph_ro
     b, m, inc = _split(client, graph, "/fhir/Observation?code=A&_include=Observation:subject:Patient&_elements=status")
     assert m == {"obs1", "obs3"} and inc == {"pat1"}
     for e in matches(b):
@@ -319,3 +324,27 @@ def test_include_absolute_reference_on_this_server(client):
     assert [e["resource"]["id"] for e in included(bb)] == [org]
     bb = bundle(client, "/fhir/Organization?_revinclude=Patient:organization")
     assert [e["resource"]["id"] for e in included(bb)] == [p]
+
+
+@pytest.fixture
+def sortable(client) -> dict[str, str]:
+    return _sortable(client)
+
+
+@pytest.fixture(scope="module")
+def sortable_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _sortable(c)
+
+
+@pytest.fixture
+def graph(client) -> dict[str, str]:
+    return _graph(client)
+
+
+@pytest.fixture(scope="module")
+def graph_ro():
+    """(client, ids) of one store shared by the module's read-only cases."""
+    with private_client() as c:
+        yield c, _graph(c)
