@@ -7,15 +7,39 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from consent.principal import OPEN
+from consent.principal import OPEN, Principal
 from resources import registry
 
 from . import rest
-from .auth import init_auth
+from .auth import authenticator, init_auth
 from .settings import Settings
 from .storage import open_store
 
 log = logging.getLogger("fhir_server")
+
+# WSGI environ key of an in-process caller's principal (internal_client). A key without the
+# HTTP_ prefix cannot come from a request header, so no HTTP client can set it.
+INTERNAL_PRINCIPAL = "fhir_server.internal_principal"
+OPERATOR = Principal("admin", subject="operator", client_id="fhir-server")
+
+
+def _authenticator(settings: Settings):
+    check = authenticator(settings) if settings.auth == "smart" else (lambda request: OPEN)
+
+    def authenticate(request) -> Principal:
+        internal = request.environ.get(INTERNAL_PRINCIPAL)
+        return internal if isinstance(internal, Principal) else check(request)
+
+    return authenticate
+
+
+def internal_client(app: Flask, principal: Principal = OPERATOR):
+    """A test client of `app` whose requests run as `principal` without a token: for the
+    server's own in-process callers (demo seeding, `fhir-server load` against the database).
+    They are audited like any request, under the principal's subject."""
+    client = app.test_client()
+    client.environ_base[INTERNAL_PRINCIPAL] = principal
+    return client
 
 
 def create_app(settings: Settings | None = None, store=None) -> Flask:
@@ -27,8 +51,8 @@ def create_app(settings: Settings | None = None, store=None) -> Flask:
     # Werkzeug enforces the limit while reading bodies without Content-Length too.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["FHIR_STORE"] = store or open_store(settings, registry.supported_types())
-    # Who is asking: replaced by the SMART authorization server's token check (fhir_server.auth).
-    app.config.setdefault("FHIR_AUTHENTICATOR", lambda request: OPEN)
+    # Who is asking: the SMART bearer-token check (fhir_server.auth), or OPEN with FHIR_AUTH=off.
+    app.config["FHIR_AUTHENTICATOR"] = _authenticator(settings)
     app.register_blueprint(rest.bp, url_prefix="/fhir")
 
     @app.errorhandler(HTTPException)

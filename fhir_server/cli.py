@@ -64,7 +64,9 @@ def serve(host: str, port: int, workers: int | None, threads: int, demo: bool | 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path))
 @click.option("--url", default=None, help="Base URL of a running server (e.g. http://127.0.0.1:8080/fhir).")
-def load(files: tuple[pathlib.Path, ...], url: str | None) -> None:
+@click.option("--token", envvar="FHIR_TOKEN", default=None,
+              help="SMART access token sent to --url (default: $FHIR_TOKEN); not needed with FHIR_AUTH=off.")
+def load(files: tuple[pathlib.Path, ...], url: str | None, token: str | None) -> None:
     """Load batch/transaction Bundles: through a running server (--url) or into FHIR_MONGODB_URI."""
     settings = Settings()
     if url is None and settings.embedded:
@@ -72,20 +74,24 @@ def load(files: tuple[pathlib.Path, ...], url: str | None) -> None:
     failures = 0
     if url is not None:
         for path in files:
-            status, body = _post(url.rstrip("/"), path.read_bytes())
+            status, body = _post(url.rstrip("/"), path.read_bytes(), token)
             failures += _report(path, status, body)
     else:
-        from .app import create_app
+        from .app import create_app, internal_client
 
-        client = create_app(settings).test_client()
+        # Whoever can reach FHIR_MONGODB_URI is already an operator of the database.
+        client = internal_client(create_app(settings))
         for path in files:
             r = client.post("/fhir", data=path.read_bytes(), headers={"Content-Type": "application/fhir+json"})
             failures += _report(path, r.status_code, r.get_json(silent=True) or {})
     sys.exit(1 if failures else 0)
 
 
-def _post(base: str, data: bytes) -> tuple[int, dict]:
-    req = urllib.request.Request(base, data=data, method="POST", headers={"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"})
+def _post(base: str, data: bytes, token: str | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(base, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=600) as resp:
             return resp.status, json.loads(resp.read() or b"{}")

@@ -211,6 +211,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Ссылка '{value}' соответствует более чем одному ресурсу",
     ),
     "transaction-ok": ("Transaction completed", "Транзакция выполнена"),
+    # fhir_server.auth.authenticate: the bearer token of a FHIR request
+    "auth-required": (
+        "Authorization is required: send an access token as 'Authorization: Bearer <token>'",
+        "Требуется авторизация: передайте токен доступа в заголовке 'Authorization: Bearer <токен>'",
+    ),
+    "auth-invalid": (
+        "The access token is invalid, expired or revoked",
+        "Токен доступа недействителен, просрочен или отозван",
+    ),
 }
 
 

@@ -173,7 +173,10 @@ def demo_bundle() -> dict:
 
 
 def load_demo(app) -> None:
-    client = app.test_client()
+    from consent.principal import Principal
+    from fhir_server.app import internal_client
+
+    client = internal_client(app, Principal("admin", subject="demo-seed", client_id="fhir-server"))
     r = client.post("/fhir", data=orjson.dumps(demo_bundle()), headers={"Content-Type": "application/fhir+json"})
     if r.status_code != 200:
         raise RuntimeError(f"demo card did not load: HTTP {r.status_code}")

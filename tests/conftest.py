@@ -30,6 +30,10 @@ def shared_fixture(*parts: str) -> pathlib.Path:
 
 
 def make_settings(**overrides) -> Settings:
+    """Settings of one test's app. The REST and search suites test FHIR conformance, so they
+    run as FHIR_AUTH=off (a conformance-testing server); the auth, consent and ESIA suites
+    ask for auth="smart"."""
+    overrides.setdefault("auth", "off")
     return Settings(db_name=f"fhirtest_{uuid.uuid4().hex[:12]}", **overrides)
 
 

@@ -1,4 +1,5 @@
-"""The real server: `fhir-server serve` under gunicorn, spoken to over a socket."""
+"""The real server: `fhir-server serve --demo` under gunicorn (SMART authorization on, as by
+default), spoken to over a socket; tokens come from the README's script, tools/smart_token.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import uuid
 import pytest
 
 FHIR_JSON = "application/fhir+json"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Fixed demo credentials for this test run only (the demo generates them when unset).
+DEMO_PASSWORD = "Smoke-" + uuid.uuid4().hex[:10] + "!A1"
 
 
 def _free_port() -> int:
@@ -23,11 +27,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _request(port: int, method: str, path: str, body=None, headers=None):
+def _request(port: int, method: str, path: str, body=None, headers=None, token: str | None = None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         data = json.dumps(body).encode() if body is not None else None
         hdrs = {"Accept": FHIR_JSON, **(headers or {})}
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
         if data is not None:
             hdrs["Content-Type"] = FHIR_JSON
         conn.request(method, path, body=data, headers=hdrs)
@@ -41,7 +47,8 @@ def _request(port: int, method: str, path: str, body=None, headers=None):
 @pytest.fixture(scope="module")
 def server():
     port = _free_port()
-    env = {**os.environ, "FHIR_DB_NAME": f"smoke_{uuid.uuid4().hex[:10]}"}
+    env = {**os.environ, "FHIR_DB_NAME": f"smoke_{uuid.uuid4().hex[:10]}", "FHIR_DEMO_PASSWORD": DEMO_PASSWORD}
+    env.pop("FHIR_AUTH", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "fhir_server.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--demo"],
         env=env,
@@ -64,12 +71,58 @@ def server():
             time.sleep(0.2)
         yield port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _token(port: int, login: str, scope: str = "openid fhirUser user/*.cruds") -> str:
+    """The README's script, run as a user would run it."""
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "smart_token.py"), "--server", f"http://127.0.0.1:{port}",
+         "--login", login, "--password", DEMO_PASSWORD, "--scope", scope, "--access-token"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def admin(server) -> str:
+    return _token(server, "admin@demo.example")
+
+
+def test_fhir_needs_a_token_but_metadata_does_not(server):
+    status, headers, body = _request(server, "GET", "/fhir/Patient/demo-patient-1")
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Bearer")
+    assert body["resourceType"] == "OperationOutcome"
+    assert "Иванов" not in json.dumps(body, ensure_ascii=False)
+    assert _request(server, "GET", "/fhir/metadata")[0] == 200
+
+
+def test_granted_doctor_sees_the_card_other_doctor_does_not(server):
+    granted = _token(server, "doctor@demo.example", "openid fhirUser user/*.rs")
+    status, _, body = _request(server, "GET", "/fhir/Patient/demo-patient-1", token=granted)
+    assert status == 200 and body["name"][0]["family"] == "Иванов"
+    status, _, bundle = _request(server, "GET", "/fhir/Observation?patient=demo-patient-1&_summary=count", token=granted)
+    assert status == 200 and bundle["total"] > 0
+    other = _token(server, "doctor2@demo.example", "openid fhirUser user/*.rs")
+    assert _request(server, "GET", "/fhir/Patient/demo-patient-1", token=other)[0] == 404
+    status, _, bundle = _request(server, "GET", "/fhir/Observation?patient=demo-patient-1&_summary=count", token=other)
+    assert status == 200 and bundle["total"] == 0
+
+
+def test_patient_reads_own_card_and_audit_trail(server):
+    token = _token(server, "patient@demo.example", "openid fhirUser patient/*.rs")
+    status, _, body = _request(server, "GET", "/fhir/Patient/demo-patient-1", token=token)
+    assert status == 200
+    status, _, bundle = _request(server, "GET", "/fhir/AuditEvent?patient=demo-patient-1", token=token)
+    assert status == 200 and bundle["total"] >= 1
 
 
 def test_metadata_over_socket(server):
@@ -80,18 +133,18 @@ def test_metadata_over_socket(server):
     assert body["fhirVersion"] == "4.0.1"
 
 
-def test_demo_card_is_loaded(server):
-    status, _, body = _request(server, "GET", "/fhir/Patient/demo-patient-1")
+def test_demo_card_is_loaded(server, admin):
+    status, _, body = _request(server, "GET", "/fhir/Patient/demo-patient-1", token=admin)
     assert status == 200
     assert body["name"][0]["family"] == "Иванов"
 
 
-def test_create_read_and_transaction_over_socket(server):
-    status, headers, created = _request(server, "POST", "/fhir/Patient", {"resourceType": "Patient", "gender": "female"})
+def test_create_read_and_transaction_over_socket(server, admin):
+    status, headers, created = _request(server, "POST", "/fhir/Patient", {"resourceType": "Patient", "gender": "female"}, token=admin)
     assert status == 201
     assert headers["ETag"] == 'W/"1"'
     assert headers["Location"] == f"http://127.0.0.1:{server}/fhir/Patient/{created['id']}/_history/1"
-    status, _, read = _request(server, "GET", f"/fhir/Patient/{created['id']}")
+    status, _, read = _request(server, "GET", f"/fhir/Patient/{created['id']}", token=admin)
     assert status == 200 and read["gender"] == "female"
 
     bundle = {
@@ -105,15 +158,15 @@ def test_create_read_and_transaction_over_socket(server):
             },
         ],
     }
-    status, _, result = _request(server, "POST", "/fhir", bundle)
+    status, _, result = _request(server, "POST", "/fhir", bundle, token=admin)
     assert status == 200 and result["type"] == "transaction-response"
     patient_loc, obs_loc = (e["response"]["location"] for e in result["entry"])
-    status, _, obs = _request(server, "GET", "/fhir/" + obs_loc.split("/_history")[0])
+    status, _, obs = _request(server, "GET", "/fhir/" + obs_loc.split("/_history")[0], token=admin)
     assert obs["subject"]["reference"] == patient_loc.split("/_history")[0]
 
 
-def test_client_error_over_socket_is_operation_outcome(server):
-    status, _, body = _request(server, "POST", "/fhir/Patient", {"resourceType": "Patient", "birthDate": "1980-13-01"})
+def test_client_error_over_socket_is_operation_outcome(server, admin):
+    status, _, body = _request(server, "POST", "/fhir/Patient", {"resourceType": "Patient", "birthDate": "1980-13-01"}, token=admin)
     assert status == 400
     assert body["resourceType"] == "OperationOutcome"
     assert body["issue"][0]["expression"] == ["Patient.birthDate"]

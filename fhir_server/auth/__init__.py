@@ -4,7 +4,6 @@ of the FHIR endpoint.
     init_auth(app, settings)        set up the authorization server of one app
     authenticate(request, settings) -> consent.principal.Principal   (for the FHIR endpoint)
     authenticator(settings)         the same as a one-argument callable (app.config["FHIR_AUTHENTICATOR"])
-    MESSAGES                        OperationOutcome texts of its errors (en, ru)
 
 Modules: models (mongoengine records), keys (token signing key), grants (Authlib grants),
 server (AuthorizationServer, tokens, introspection, revocation), providers (identity
@@ -21,18 +20,6 @@ import weakref
 from consent.principal import OPEN, Principal
 
 log = logging.getLogger("fhir_server.auth")
-
-# Keys of fhir_server.i18n.MESSAGES used by the errors of authenticate().
-MESSAGES: dict[str, tuple[str, str]] = {
-    "auth-required": (
-        "Authorization is required: send an access token as 'Authorization: Bearer <token>'",
-        "Требуется авторизация: передайте токен доступа в заголовке 'Authorization: Bearer <токен>'",
-    ),
-    "auth-invalid": (
-        "The access token is invalid, expired or revoked",
-        "Токен доступа недействителен, просрочен или отозван",
-    ),
-}
 
 CHALLENGE = 'Bearer realm="fhir"'
 CHALLENGE_INVALID = 'Bearer realm="fhir", error="invalid_token"'
@@ -88,7 +75,8 @@ def authenticate(request, settings) -> Principal:
     FHIR_AUTH=off: consent.principal.OPEN. Otherwise the token must be an access token
     of this server: signature by its key, `iss` this authorization server, `aud` this FHIR
     base URL, not expired, not revoked (its `jti` record). A missing token raises
-    FHIRError 401 auth-required, any other failure 401 auth-invalid, both with a
+    FHIRError 401 auth-required, any other failure 401 auth-invalid (texts in
+    fhir_server.i18n), both with a
     WWW-Authenticate challenge (RFC 6750 3).
     """
     if settings.auth == "off":

@@ -37,7 +37,7 @@ def cheap_argon2(monkeypatch):
 
 
 def build_app(**overrides):
-    settings = make_settings(**overrides)
+    settings = make_settings(**{"auth": "smart", **overrides})
     app = create_app(settings)
     return app
 
@@ -113,7 +113,8 @@ def query_of(location: str) -> dict:
 
 
 def wire_fhir(app) -> None:
-    """Let the FHIR endpoint check bearer tokens (the lead wires this in rest.py/app.py)."""
+    """Let the FHIR endpoint check bearer tokens (create_app does so already with auth="smart";
+    this undoes a test's own authenticator)."""
     app.config["FHIR_AUTHENTICATOR"] = authenticator(app.config["FHIR_SETTINGS"])
 
 

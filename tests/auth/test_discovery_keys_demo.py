@@ -124,7 +124,10 @@ def test_demo_accounts_and_clients(make_app, capsys):
         assert a.role == role and a.fhir_user == fhir_user
     roles = sorted(a[1] for a in DEMO_ACCOUNTS)
     assert roles == ["admin", "patient", "practitioner", "practitioner", "staff"]
-    assert app.test_client().get("/fhir/Practitioner/demo-practitioner-2").status_code == 200
+    from fhir_server.app import internal_client
+
+    assert app.test_client().get("/fhir/Practitioner/demo-practitioner-2").status_code == 401
+    assert internal_client(app).get("/fhir/Practitioner/demo-practitioner-2").status_code == 200
     assert svc.records.client(DEMO_PUBLIC_CLIENT).public
     assert svc.records.client(DEMO_CONFIDENTIAL_CLIENT).check_client_secret("demo-secret-1")
     flow = Flow(app, DEMO_PUBLIC_CLIENT, redirect_uri=DEMO_REDIRECT_URIS[0])

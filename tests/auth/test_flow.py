@@ -5,12 +5,14 @@ from __future__ import annotations
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from fhir_server.app import internal_client
+
 from .conftest import BASE, REDIRECT, claims_of, pkce_pair, principal_or_error, query_of, wire_fhir
 
 
 def test_public_client_full_flow(app, svc, world):
     flow = world
-    r = flow.api.put("/fhir/Patient/p1", json={"resourceType": "Patient", "id": "p1", "gender": "female"},
+    r = internal_client(app).put("/fhir/Patient/p1", json={"resourceType": "Patient", "id": "p1", "gender": "female"},
                      headers={"Content-Type": "application/fhir+json"})
     assert r.status_code == 201, r.get_data(as_text=True)
     verifier, challenge = pkce_pair()
@@ -184,7 +186,7 @@ def test_confidential_client_with_secret(app, svc, world):
 
 
 def test_practitioner_chooses_the_launch_patient(app, world):
-    r = world.api.put("/fhir/Patient/p9", json={"resourceType": "Patient", "id": "p9"}, headers={"Content-Type": "application/fhir+json"})
+    r = internal_client(app).put("/fhir/Patient/p9", json={"resourceType": "Patient", "id": "p9"}, headers={"Content-Type": "application/fhir+json"})
     assert r.status_code == 201
     world.sign_in("doctor@example.org")
     verifier, challenge = pkce_pair()

@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 
 from consent.principal import OPEN, Principal
-from fhir_server.auth import MESSAGES, authenticate, mint_token
+from fhir_server.auth import authenticate, mint_token
 
 from .conftest import (
     Flow,
@@ -49,7 +49,26 @@ def test_authenticate_errors_and_challenge(app, world):
                 authenticate(request, app.config["FHIR_SETTINGS"])
         assert bad.value.issues[0].key == "auth-invalid"
         assert bad.value.headers["WWW-Authenticate"] == 'Bearer realm="fhir", error="invalid_token"'
-    assert set(MESSAGES) == {"auth-required", "auth-invalid"} and all(len(v) == 2 for v in MESSAGES.values())
+
+
+def test_fhir_endpoint_requires_a_token_by_default(app, world):
+    """The app as created (FHIR_AUTH=smart, the default) checks bearer tokens on every FHIR
+    request but /metadata; the 401s are OperationOutcomes with the RFC 6750 challenge."""
+    api = app.test_client()
+    assert api.get("/fhir/metadata").status_code == 200
+    r = api.get("/fhir/Patient")
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="fhir"'
+    outcome = r.get_json()
+    assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == "login"
+    assert "Authorization: Bearer" in outcome["issue"][0]["diagnostics"]
+    r = api.get("/fhir/Patient", headers={"Authorization": "Bearer nonsense", "Accept-Language": "ru"})
+    assert r.status_code == 401 and 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    assert "Токен доступа недействителен" in r.get_json()["issue"][0]["diagnostics"]
+    assert api.post("/fhir/Patient", data=b"{}", content_type="application/fhir+json").status_code == 401
+    assert api.post("/fhir", data=b"{}", content_type="application/fhir+json").status_code == 401
+    tok = world.full("admin@example.org", "user/*.cruds")["access_token"]
+    r = api.get("/fhir/Patient", headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 200 and r.get_json()["type"] == "searchset"
 
 
 def test_auth_off_is_open(make_app):
