@@ -215,5 +215,68 @@ def accounts_add(ctx, login, role, fhir_user, name, password) -> None:
     click.echo(f"account {account.login} ({role}) id={account.id}")
 
 
+# -- audit trail ----------------------------------------------------------------------------------
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit.command("verify")
+@click.option("--url", default=None, help="Base URL of a running server (e.g. http://127.0.0.1:8080/fhir); needs an admin token.")
+@click.option("--token", envvar="FHIR_TOKEN", default=None, help="Admin SMART access token for --url (default: $FHIR_TOKEN).")
+def audit_verify(url: str | None, token: str | None) -> None:
+    """Prove the AuditEvent hash chain unbroken, or name its first broken link (exit status 1)."""
+    if url is not None:
+        result = _verify_remote(url.rstrip("/"), token)
+    else:
+        settings = Settings()
+        if settings.embedded:
+            raise click.UsageError("give --url of a running server, or set FHIR_MONGODB_URI (the embedded store lives in the server process)")
+        from resources import registry
+
+        from . import audit as audit_trail
+        from .storage import open_store
+
+        store = open_store(settings, registry.supported_types())
+        try:
+            found = audit_trail.verify(store)
+        finally:
+            store.engine.close()
+        result = {"result": found["ok"], "checked": found["checked"]}
+        if found["broken"]:
+            b = found["broken"]
+            result.update(brokenSeq=b["seq"], reason=b["reason"])
+            if b.get("id"):
+                result["brokenEvent"] = f"AuditEvent/{b['id']}"
+    if result["result"]:
+        click.echo(f"audit chain intact: {result['checked']} events")
+        return
+    where = f" ({result['brokenEvent']})" if result.get("brokenEvent") else ""
+    click.echo(f"audit chain BROKEN at link {result.get('brokenSeq')}{where}: {result.get('reason')}; "
+               f"{result['checked']} events before it verify", err=True)
+    sys.exit(1)
+
+
+def _verify_remote(base: str, token: str | None) -> dict:
+    headers = {"Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(f"{base}/AuditEvent/$verify-chain", data=b"", method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=600) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}")
+        texts = "; ".join(i.get("diagnostics", "") for i in detail.get("issue", []))
+        raise click.ClickException(f"HTTP {exc.code} from {base}: {texts}") from None
+    except urllib.error.URLError as exc:
+        raise click.ClickException(f"cannot reach {base}: {exc.reason}") from None
+    out: dict = {}
+    for p in body.get("parameter", []):
+        value = next((v for k, v in p.items() if k.startswith("value")), None)
+        out[p["name"]] = value["reference"] if isinstance(value, dict) else value
+    return out
+
+
 if __name__ == "__main__":
     main()
