@@ -78,6 +78,32 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Объявить экстренный доступ может только вошедший в систему врач",
     ),
     "break-glass-reason": ("An emergency access needs a reason", "Для экстренного доступа нужно указать причину"),
+    # Patient/$bind-oms-policy
+    "enp-required": ("Give the OMS policy number as parameter 'enp'", "Укажите номер полиса ОМС в параметре 'enp'"),
+    "enp-type": ("Parameter 'enp' must be a valueString", "Параметр 'enp' должен быть valueString"),
+    "enp-format": (
+        "The OMS policy number (ENP) must be exactly 16 digits",
+        "Номер полиса ОМС (ЕНП) должен состоять ровно из 16 цифр",
+    ),
+    "enp-check-digit": (
+        "The OMS policy number is mistyped: its check digit (the last digit) does not match",
+        "Номер полиса ОМС введён с ошибкой: не сходится контрольная (последняя) цифра",
+    ),
+    "enp-unknown": ("The insurers' registry has no policy with this number", "В реестре страховых медицинских организаций нет полиса с таким номером"),
+    "enp-name-mismatch": (
+        "The name on this policy does not match the patient's name",
+        "ФИО владельца полиса не совпадает с ФИО пациента",
+    ),
+    "enp-birthdate-mismatch": (
+        "The birth date on this policy does not match the patient's birth date",
+        "Дата рождения владельца полиса не совпадает с датой рождения пациента",
+    ),
+    "enp-expired": ("This policy expired on {date}", "Срок действия полиса истёк {date}"),
+    "enp-not-started": ("This policy is in force only from {date}", "Полис действует только с {date}"),
+    "oms-registry-unavailable": (
+        "The insurers' registry cannot be reached now; try again later",
+        "Реестр страховых медицинских организаций сейчас недоступен; повторите попытку позже",
+    ),
     "admin-only": ("Only administrators may call {op}", "Вызывать {op} могут только администраторы"),
     "audit-immutable": (
         "The audit trail is written by the server only; AuditEvent cannot be created, changed or deleted",

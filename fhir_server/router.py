@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from . import jsonio
 from .errors import FHIRError
-from .interactions import audit_ops, break_glass, capabilities, history, read, search, transaction, validate, write
+from .interactions import audit_ops, break_glass, capabilities, history, oms, read, search, transaction, validate, write
 from .interactions.base import Ctx, Req, Resp, parse_etag_version, require_id, require_type
 from .interactions.references import resolve_references
 from .search import definitions
@@ -124,6 +124,10 @@ def route(ctx: Ctx, req: Req) -> Resp:
         if method != "POST":
             raise _not_allowed(req)
         return break_glass.break_glass(ctx, req, rid)
+    if n == 3 and rtype == "Patient" and third == "$bind-oms-policy":
+        if method != "POST":
+            raise _not_allowed(req)
+        return oms.bind_oms_policy(ctx, req, rid)
     if n == 3 and rtype == "Patient" and third == "$everything":
         if method != "GET":
             raise _not_allowed(req)

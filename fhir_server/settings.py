@@ -55,6 +55,45 @@ class Settings(BaseSettings):
     auth_refresh_token_seconds: int = Field(default=30 * 24 * 3600, ge=60, description="Lifetime of refresh tokens granted with offline_access.")
     auth_online_refresh_seconds: int = Field(default=8 * 3600, ge=60, description="Lifetime of refresh tokens granted with online_access.")
     auth_session_seconds: int = Field(default=8 * 3600, ge=60, description="How long a sign-in at /auth/login is remembered by the browser session.")
+    auth_lockout_seconds: int = Field(
+        default=15 * 60, ge=1, description="How long a login stays locked after three wrong passwords (or one-time codes) in a row."
+    )
+    oms_registry: str | None = Field(
+        default=None,
+        description="Insurers' registry that Patient/$bind-oms-policy checks ENPs against: 'demo' (the seeded policies, seed/oms_policies.json), "
+        "the path of a JSON file of the same shape, or 'module:attribute' naming a registry client; unset means 'demo' with FHIR_DEMO, else none.",
+    )
+
+    # Gosuslugi (ESIA) sign-in (fhir_server/esia): unset URL means no ESIA sign-in, except the demo's emulator.
+    esia_url: str | None = Field(
+        default=None, description="ESIA base URL (https://esia.gosuslugi.ru, https://esia-portal1.test.gosuslugi.ru, or an emulator)."
+    )
+    esia_client_id: str | None = Field(default=None, description="The information system's mnemonic registered with ESIA (client_id).")
+    esia_api: Literal["v2", "legacy"] = Field(
+        default="v2", description="v2: /aas/oauth2/v2/ac + v3/te with a raw signature; legacy: /aas/oauth2/ac + te with detached PKCS#7."
+    )
+    esia_key: SecretStr | None = Field(
+        default=None, description="The system's PKCS#8 private key (PEM text or file path): GOST R 34.10-2012 256, or RSA on test stands."
+    )
+    esia_certificate: str | None = Field(default=None, description="The system's certificate for that key (PEM/DER text or file path).")
+    esia_verify_certificate: str | None = Field(
+        default=None, description="ESIA's certificate (PEM/DER text or file path) that its tokens must be signed with (RS256 or GOST)."
+    )
+    esia_issuer: str | None = Field(
+        default=None, description="Expected `iss` of ESIA tokens (production: http://esia.gosuslugi.ru/); unset means FHIR_ESIA_URL + '/'."
+    )
+    esia_scope: str = Field(
+        default="openid fullname birthdate gender snils id_doc medical_doc contacts", description="Scopes asked of ESIA (must include openid)."
+    )
+    esia_redirect_uri: str | None = Field(
+        default=None, description="redirect_uri registered with ESIA; unset means <authorization server>/login/esia/callback."
+    )
+    esia_timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="Connect and read timeout of every call to ESIA.")
+    esia_retries: int = Field(default=2, ge=0, le=5, description="Retries of a call to ESIA after a 5xx answer or a connection error.")
+    esia_retry_backoff_seconds: float = Field(default=0.5, ge=0, le=10, description="First retry delay; doubled on each further retry.")
+    esia_emulator_port: int = Field(
+        default=8090, ge=0, le=65535, description="Demo only (no FHIR_ESIA_URL): port of the in-process ESIA emulator; 0 means none."
+    )
 
     @property
     def embedded(self) -> bool:

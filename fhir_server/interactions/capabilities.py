@@ -20,7 +20,10 @@ _DOCS = {
     "_lastUpdated": "When the resource version last changed",
 }
 TYPE_OPERATIONS_EXTRA = {
-    "Patient": [("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything")],
+    "Patient": [
+        ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
+        ("bind-oms-policy", "urn:fhir-server-ru:OperationDefinition:Patient-bind-oms-policy"),  # README: Patient/$bind-oms-policy
+    ],
 }
 
 
