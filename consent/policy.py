@@ -11,6 +11,7 @@ history, bundle entries. FALSE means "nothing"; TRUE means "everything".
                                   directory types
     staff                         scheduling data (Patient, Appointment, Slot, ...) and
                                   what Consents grant them
+    AuditEvents                   the patient's own and admins' only (PATIENT_ONLY)
 In every case the token's SMART scopes bound it first: a type no scope covers is
 FALSE, and a scope's `?param=value` restriction is ANDed in.
 
@@ -43,6 +44,9 @@ DIRECTORY = frozenset(
     )
 )
 STAFF_TYPES = frozenset(("Patient", "Appointment", "AppointmentResponse", "Schedule", "Coverage"))
+# The record of who looked at a card is the patient's (and the admins'): no Consent shares it,
+# since its entities name resources a Consent may withhold (a denied label, another period).
+PATIENT_ONLY = frozenset(("AuditEvent",))
 CONSENT_SCOPE = "patient-privacy"
 MAX_CONSENTS = 100_000
 
@@ -177,6 +181,8 @@ class Policy:
         if rtype in DIRECTORY:
             base = d.TRUE
         elif not clinical:
+            base = d.FALSE
+        elif rtype in PATIENT_ONLY and p.kind != "patient":
             base = d.FALSE
         elif p.kind == "patient":
             own = p.patient or (p.fhir_user.split("/", 1)[1] if p.fhir_user and p.fhir_user.startswith("Patient/") else None)

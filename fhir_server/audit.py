@@ -1,12 +1,13 @@
-"""The audit trail: one AuditEvent per FHIR interaction, hash-chained.
+"""The audit trail: one AuditEvent per FHIR interaction and patient, hash-chained.
 
 Each request to the FHIR API - by anyone, successful or not - is recorded before its
 response is sent, following IHE Basic Audit Log Patterns (BALP): who (the user's
-fhirUser or account, the OAuth2 client, the network address), what (the patients
+fhirUser or account, the OAuth2 client, the network address), what (the patient
 whose data was touched, the resources, or the search query), the action, the
-outcome, the purpose of use and a break-the-glass flag. Patients find the events
-about them with `AuditEvent?patient=...` (the patient is an entity of every event
-that touched their data). If the event cannot be written, the access fails.
+outcome, the purpose of use and a break-the-glass flag. An interaction that touched
+several patients' data is recorded as one event per patient, each naming only that
+patient's resources, so a patient reading their trail (`AuditEvent?patient=...`)
+sees nothing of another patient. If an event cannot be written, the access fails.
 
 Tamper evidence: every event carries an extension with its position in the chain
 (`seq`), the previous event's hash and its own: hash = SHA-256(prev hash | seq |
@@ -82,18 +83,30 @@ def patients_of(resource: dict) -> set[str]:
     return out
 
 
-def touched(resp) -> tuple[set[str], list[str]]:
-    """Patients and resource references a response carries (resp.touched or its version)."""
+def touched(resp) -> dict[str | None, list[str]]:
+    """The resource references a response carries (resp.touched, or its version), grouped by
+    the patient whose compartment each is in ("Patient/x"; None for no patient's)."""
     versions = list(getattr(resp, "touched", None) or ())
     if not versions and resp is not None and resp.version is not None:
         versions = [resp.version]
-    patients: set[str] = set()
-    refs: list[str] = []
+    groups: dict[str | None, list[str]] = {}
     for v in versions:
-        if v.raw is not None:
-            patients |= patients_of(v.resource())
-        refs.append(f"{v.type}/{v.id}/_history/{v.version}")
-    return patients, refs
+        ref = f"{v.type}/{v.id}/_history/{v.version}"
+        owners = patients_of(v.resource()) if v.raw is not None else set()
+        for owner in sorted(owners) or [None]:
+            groups.setdefault(owner, []).append(ref)
+    return groups
+
+
+def per_patient(groups: dict[str | None, list[str]]) -> list[tuple[set[str], list[str]]]:
+    """(patients, refs) of each AuditEvent of one interaction: one event per patient whose data
+    it touched, holding that patient's resources only (BALP: each patient's trail shows no
+    other patient's data), shared resources (no patient's) in each; one event when no patient."""
+    shared = groups.get(None, [])
+    owned = [(p, refs) for p, refs in groups.items() if p is not None]
+    if not owned:
+        return [(set(), shared)]
+    return [({p}, refs + shared) for p, refs in sorted(owned)]
 
 
 # -- building the event -----------------------------------------------------------------------------

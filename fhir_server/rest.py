@@ -128,21 +128,25 @@ def fhir(path: str):
 
 
 def _audit(ctx: Ctx, req: Req, status: int, resp: Resp | None) -> None:
-    """One AuditEvent per interaction, written before the response leaves; if it cannot
-    be written the request fails (500)."""
+    """The interaction's AuditEvents (one per patient touched), written before the response
+    leaves; if they cannot be written the request fails (500)."""
     if req.path.strip("/") == "metadata":
         return  # the public capability statement is no access to anyone's data
-    patients, refs = audit.touched(resp) if resp is not None else (set(), [])
     query = urlencode(req.params) if req.params else ""
     policy = ctx.policy
-    btg = req.path.endswith("$break-glass") and status < 400
-    if not btg and patients and policy is not None and policy.principal.kind == "practitioner":
-        btg = bool(patients & policy.break_glass_patients())
-    event = audit.build_event(
-        g.fhir_principal, method=req.method, path=req.path, query=query, status=status,
-        patients=patients, refs=refs, address=request.remote_addr, break_glass=btg,
-    )
-    audit.record(ctx.store, event)
+    btg_call = req.path.endswith("$break-glass") and status < 400
+    emergency: set[str] | None = None
+    for patients, refs in audit.per_patient(audit.touched(resp) if resp is not None else {}):
+        btg = btg_call
+        if not btg and patients and policy is not None and policy.principal.kind == "practitioner":
+            if emergency is None:
+                emergency = policy.break_glass_patients()
+            btg = bool(patients & emergency)
+        event = audit.build_event(
+            g.fhir_principal, method=req.method, path=req.path, query=query, status=status,
+            patients=patients, refs=refs, address=request.remote_addr, break_glass=btg,
+        )
+        audit.record(ctx.store, event)
 
 
 def _respond(ctx: Ctx, req: Req, resp: Resp) -> Response:

@@ -58,6 +58,31 @@ def test_patient_sees_who_looked_at_their_card(app, client):
     assert client.delete(f"/fhir/AuditEvent/{mine[0]['id']}").status_code == 405
 
 
+def test_one_event_per_patient_touched(app, client):
+    """A search over two patients' data is two AuditEvents, each naming one patient's resources:
+    each patient's trail shows no other patient's ids."""
+    build(app, client)
+    as_(app, Principal("admin", subject="root", scopes=ScopeSet.from_string("user/*.cruds")))
+    r = client.get("/fhir/Observation?code=2345-7&_include=Observation:performer")
+    assert r.status_code == 200 and r.get_json()["total"] == 2
+    search = [e for e in _events(client) if e["subtype"][0]["code"] == "search-type" and "Practitioner/dr1/" in str(e)]
+    assert len(search) == 2
+    for event, pid in zip(sorted(search, key=lambda e: str(e["entity"][0]["what"])), ("pa", "pb")):
+        refs = [x["what"]["reference"] for x in event["entity"] if "what" in x]
+        assert refs[0] == f"Patient/{pid}"
+        other = "pb" if pid == "pa" else "pa"
+        assert any(ref.startswith(f"Observation/obs-{pid}-0/") for ref in refs)
+        assert any(ref.startswith("Practitioner/dr1/") for ref in refs)  # shared data is in both
+        assert not any(other in ref for ref in refs)
+    as_(app, patient_user("pa", scopes="patient/*.rs"))
+    assert "obs-pb" not in str(_events(client, "&patient=Patient/pa"))
+    # A practitioner reads no one's audit trail, even with a Consent covering everything.
+    as_(app, OPEN)
+    put(client, consent("c-pa", "pa"))
+    as_(app, doctor(1))
+    assert client.get("/fhir/AuditEvent?patient=Patient/pa").get_json()["total"] == 0
+
+
 def test_chain_verifies_and_names_the_first_broken_link(app, client):
     as_(app, OPEN)
     for _ in range(5):
