@@ -197,13 +197,18 @@ def _reference(value, ftype: str, path: Path, base: str | None) -> list[dict]:
     if not isinstance(value, dict):
         return []
     out = []
+    known = None  # the target's type, when the reference tells it
     if isinstance(value.get("reference"), str):
         r = split_reference(value["reference"], base)
-        if r is not None and (path.ref is None or r.get("t") in path.ref or ("u" in r and _url_type(r["u"]) in path.ref)):
-            out.append(r)
+        if r is not None:
+            known = r.get("t") or _url_type(r["u"])
+            if path.ref is None or known in path.ref:
+                out.append(r)
     ident = value.get("identifier")
     if isinstance(ident, dict) and isinstance(ident.get("value"), str):
-        if path.ref is None or value.get("type") in path.ref or value.get("type") is None:
+        # `where(resolve() is Patient)`: a logical reference is taken when Reference.type (or
+        # its literal reference) says Patient; with neither it resolves to nothing.
+        if path.ref is None or (value.get("type") or known) in path.ref:
             out.append({"is": ident.get("system"), "ic": ident["value"]})
     return out
 

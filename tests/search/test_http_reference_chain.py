@@ -32,6 +32,10 @@ def _world(client) -> dict[str, str]:
     w["o6"] = mk(client, obs("C", subject=f"Patient/{pat1}/_history/1"))  # versioned
     w["o7"] = mk(client, obs("A", subject=f"http://other.example.org/fhir/Patient/{pat1}"))  # another server
     w["o8"] = mk(client, obs("D", subject=f"Location/{loc}"))
+    # logical references: without a type nothing says the target is a Patient; a literal
+    # reference next to the identifier tells the identifier's target type too
+    w["o9"] = mk(client, obs("E") | {"subject": {"identifier": {"system": SNILS, "value": "222"}}})
+    w["o10"] = mk(client, obs("E") | {"subject": {"reference": f"Group/{grp}", "identifier": {"system": SNILS, "value": "333"}}})
     return w
 
 
@@ -43,7 +47,7 @@ def _check(client, w, rtype, query, expected):
     assert got == want, (query, sorted(back.get(i, i) for i in got), sorted(expected))
 
 
-ALL_OBS = {f"o{i}" for i in range(1, 9)}
+ALL_OBS = {f"o{i}" for i in range(1, 11)}
 REFERENCE_CASES = [
     ("subject=Patient/{pat1}", {"o1", "o6"}),
     ("subject={pat1}", {"o1", "o6"}),
@@ -57,15 +61,17 @@ REFERENCE_CASES = [
     ("subject:Patient={pat1}", {"o1", "o6"}),
     ("subject:Patient={grp}", set()),
     ("subject:Patient=" + BASE + "/Patient/{pat1}", {"o1", "o6"}),
-    ("subject:Group={grp}", {"o3"}),
-    ("subject=Group/{grp}", {"o3"}),
+    ("subject:Group={grp}", {"o3", "o10"}),
+    ("subject=Group/{grp}", {"o3", "o10"}),
     ("subject:Location={loc}", {"o8"}),
-    ("subject=Patient/{pat1},Group/{grp}", {"o1", "o6", "o3"}),
+    ("subject=Patient/{pat1},Group/{grp}", {"o1", "o6", "o3", "o10"}),
     ("subject=Patient/{pat1}&subject=Patient/{pat2}", set()),
     ("subject=http://other.example.org/fhir/Patient/{pat1}", {"o7"}),
     ("subject:identifier=" + SNILS + "|111", {"o4"}),
     ("subject:identifier=111", {"o4"}),
     ("subject:identifier=" + SNILS + "|112", set()),
+    ("subject:identifier=" + SNILS + "|222", {"o9"}),
+    ("subject:identifier=333", {"o10"}),
     ("subject:missing=true", {"o5"}),
     ("subject:missing=false", ALL_OBS - {"o5"}),
     # patient: only references to a Patient
@@ -74,7 +80,10 @@ REFERENCE_CASES = [
     ("patient={grp}", set()),
     ("patient:Patient={pat2}", {"o2"}),
     ("patient:identifier=" + SNILS + "|111", {"o4"}),
-    ("patient:missing=true", {"o3", "o5", "o8"}),
+    ("patient:identifier=" + SNILS + "|222", set()),
+    ("patient:identifier=333", set()),
+    ("patient:missing=true", {"o3", "o5", "o8", "o9", "o10"}),
+    ("patient:missing=false", {"o1", "o2", "o4", "o6", "o7"}),
     # chains
     ("subject:Patient.name=иванов", {"o1", "o6"}),
     ("subject:Patient.family=петров", {"o2"}),

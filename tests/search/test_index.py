@@ -462,7 +462,18 @@ class TestReference:
             {"is": "http://s", "ic": "1"}
         ]
         assert idx(obs(subject={"identifier": {"system": "http://s", "value": "1"}, "type": "Group"}), "patient") is None
-        assert idx(obs(subject={"identifier": {"system": "http://s", "value": "1"}}), "patient") == [{"is": "http://s", "ic": "1"}]
+        # no type and no literal reference: nothing says it is a Patient (FHIRPath resolve() of an
+        # unresolvable item adds nothing, so where(resolve() is Patient) drops it)
+        assert idx(obs(subject={"identifier": {"system": "http://s", "value": "1"}}), "patient") is None
+        # the literal reference gives the type of the identifier's target too
+        ident = {"system": "http://s", "value": "1"}
+        assert idx(obs(subject={"reference": "Patient/p1", "identifier": ident}), "patient") == [
+            {"t": "Patient", "i": "p1"}, {"is": "http://s", "ic": "1"}
+        ]
+        assert idx(obs(subject={"reference": "Group/g1", "identifier": ident}), "patient") is None
+        assert idx(obs(subject={"reference": "Group/g1", "identifier": ident}), "subject") == [
+            {"t": "Group", "i": "g1"}, {"is": "http://s", "ic": "1"}
+        ]
 
     def test_where_resolve_over_a_list(self):
         appt = {
