@@ -22,10 +22,16 @@ from datetime import datetime, timedelta
 
 from .. import fhirtime
 from . import ucum
+from .index import ceil_ms, floor_ms
 from .params import SearchParam
 from .query import Chain, Criterion, Has, IdIn, Range, Ref, Token
 
 AP_FRACTION = 0.1
+
+
+def clock() -> datetime:
+    """The instant `ap` dates are measured from (read once per search; a test may pin it)."""
+    return fhirtime.now()
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -90,9 +96,11 @@ def _range_pred(prefix: str, lo: str, hi: str, q_low, q_high, widen=None) -> dic
 
 
 def _date_widen(v: Range, now: datetime) -> tuple[datetime, datetime]:
-    gap = max(abs((v.low - now).total_seconds()), abs((v.high - now).total_seconds()))
-    delta = timedelta(seconds=gap * AP_FRACTION)
-    return v.low - delta, v.high + delta
+    """The search range widened by 10% of its distance from now, out to whole milliseconds:
+    stored bounds are milliseconds (BSON would truncate a finer query value), so for them
+    `< high` and `> low` mean the same against the rounded-out ends."""
+    delta = max(abs(v.low - now), abs(v.high - now)) * AP_FRACTION
+    return floor_ms(v.low - delta), ceil_ms(v.high + delta)
 
 
 def _point_pred(prefix: str, f: str, v: Range, exact, low, high) -> dict:
@@ -219,8 +227,9 @@ def _last_updated_clause(v: Range, now: datetime) -> dict:
         return {"ts": {"$gte": lo}}
     if p == "le":
         return {"ts": {"$lt": hi}}
+    # [ts, ts + 1 ms) overlaps the widened range, whose ends need not fall on a millisecond.
     w_low, w_high = _date_widen(v, now)
-    return {"ts": {"$gte": w_low, "$lt": w_high}}
+    return {"ts": {"$gt": w_low - timedelta(milliseconds=1), "$lt": w_high}}
 
 
 # -- criteria --------------------------------------------------------------------------------------
@@ -269,7 +278,7 @@ def compile_resolved(r: IdIn) -> dict:
 
 def compile_query(criteria: list, now: datetime | None = None) -> dict:
     """AND of compiled criteria; a list inside `criteria` is an OR of alternatives."""
-    now = now or fhirtime.now()
+    now = now or clock()
     return and_([_one(c, now) for c in criteria])
 
 

@@ -60,27 +60,30 @@ def compartment_filter(comp_type: str, comp_id: str, rtype: str) -> dict | None:
 
 
 # -- resolving chains and _has ------------------------------------------------------------------
-def resolve(reader, rtype: str, crit):
+def resolve(reader, rtype: str, crit, now: datetime | None = None):
     """The criterion with every Chain/Has replaced by the ids its inner query matched."""
+    now = now or comp.clock()
     if isinstance(crit, list):
-        return [resolve(reader, rtype, c) for c in crit]
+        return [resolve(reader, rtype, c, now) for c in crit]
     if isinstance(crit, tuple) and crit and crit[0] == "per-type":
-        return resolve(reader, rtype, crit[1][rtype])
+        return resolve(reader, rtype, crit[1][rtype], now)
     if isinstance(crit, Chain):
-        inner = resolve(reader, crit.target, crit.inner)
-        ids = reader.ids(crit.target, comp.compile_query([inner]))
+        inner = resolve(reader, crit.target, crit.inner, now)
+        ids = reader.ids(crit.target, comp.compile_query([inner], now))
         return IdIn(crit.param.field, crit.target, ids)
     if isinstance(crit, Has):
-        inner = resolve(reader, crit.source, crit.inner)
-        refs = reader.index_values(crit.source, comp.compile_query([inner]), crit.ref.code)
+        inner = resolve(reader, crit.source, crit.inner, now)
+        refs = reader.index_values(crit.source, comp.compile_query([inner], now), crit.ref.code)
         ids = sorted({e["i"] for e in refs if e.get("t") == rtype})
         return IdIn("_id", None, ids)
     return crit
 
 
-def filter_for(reader, rtype: str, criteria: list, extra: list[dict] = ()) -> dict:
-    resolved = [resolve(reader, rtype, c) for c in criteria]
-    return comp.and_([comp.compile_query(resolved), *extra])
+def filter_for(reader, rtype: str, criteria: list, extra: list[dict] = (), now: datetime | None = None) -> dict:
+    """The whole filter of a search; every `ap` in it (chains too) is measured from one `now`."""
+    now = now or comp.clock()
+    resolved = [resolve(reader, rtype, c, now) for c in criteria]
+    return comp.and_([comp.compile_query(resolved, now), *extra])
 
 
 # -- sorting and cursors -----------------------------------------------------------------------

@@ -175,22 +175,24 @@ def _decimal(name: str, raw: str) -> Decimal:
     return d
 
 
-def _implicit(d: Decimal, raw: str = "") -> tuple[float, float]:
-    """The range a number written with this precision stands for (search.html 3.1.1.4.1).
+def _implicit(d: Decimal) -> tuple[float, float]:
+    """The range a number written with this precision stands for (search.html 3.1.1.4.1):
+    half a unit of its last significant digit either side.
 
-    `100` is [99.5, 100.5), `100.00` [99.995, 100.005). For exponential notation R4's own
-    example reads `1e2` as [95, 105) - one digit finer than its significant figures -
-    and that is what is implemented.
+    `100` is [99.5, 100.5), `100.00` [99.995, 100.005), and exponential notation counts
+    its significant figures the same way: `1.00e2` is [99.5, 100.5) ("100 and 1.00e2 both
+    have the same number of significant digits"), `1.66e2` [165.5, 166.5), `5.40e-3`
+    [0.005395, 0.005405), `1e2` (one significant figure) [50, 150). R4's example table
+    prints [95 ... 105) for `1e2`, which contradicts its own "1 significant figures".
     """
-    exponent = d.as_tuple().exponent - (1 if "e" in raw.lower() else 0)
-    half = Decimal(5).scaleb(exponent - 1)
+    half = Decimal(5).scaleb(d.as_tuple().exponent - 1)
     return float(d - half), float(d + half)
 
 
 def parse_number(name: str, raw: str, p: SearchParam) -> Range:
     prefix, rest = _prefix(name, raw, p)
     d = _decimal(name, rest)
-    low, high = _implicit(d, rest)
+    low, high = _implicit(d)
     return Range(prefix, low, high, float(d))
 
 
@@ -200,7 +202,7 @@ def parse_quantity(name: str, raw: str, p: SearchParam) -> Range:
         raise bad(name, raw)
     prefix, num = _prefix(name, parts[0], p)
     d = _decimal(name, num)
-    low, high = _implicit(d, num)
+    low, high = _implicit(d)
     system = unescape(parts[1]) or None if len(parts) == 3 else None
     code = unescape(parts[2]) or None if len(parts) == 3 else None
     canon = None

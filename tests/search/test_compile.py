@@ -504,11 +504,28 @@ class TestNumber:
     def test_implicit_range_of_the_precision(self, raw, low, high):
         assert q("RiskAssessment", ("probability", raw)) == em("probability", {"v": {"$gte": low, "$lt": high}})
 
-    def test_exponent_form_uses_the_range_r4_gives(self):
-        # R4 search.html 3.1.1.4.1 (number), example table: "[parameter]=1e2  Values that equal 100,
-        # to 1 significant figures precision, so this is actually searching for values in the range
-        # [95 ... 105)".
-        assert q("RiskAssessment", ("probability", "1e2")) == em("probability", {"v": {"$gte": 95.0, "$lt": 105.0}})
+    @pytest.mark.parametrize(
+        "raw, low, high",
+        [
+            # search.html 3.1.1.4.1: "100 and 1.00e2 both have the same number of significant digits".
+            ("1.00e2", 99.5, 100.5),
+            ("1.66e+02", 165.5, 166.5),
+            ("1.87E+01", 18.65, 18.75),
+            ("5.40e-3", 0.005395, 0.005405),
+            # "1e2 ... to 1 significant figures precision" (the table's [95 ... 105) contradicts it).
+            ("1e2", 50.0, 150.0),
+        ],
+    )
+    def test_exponent_form_counts_significant_figures(self, raw, low, high):
+        assert q("RiskAssessment", ("probability", raw)) == em("probability", {"v": {"$gte": low, "$lt": high}})
+
+    def test_exponent_form_ne_and_quantity(self):
+        assert q("RiskAssessment", ("probability", "ne1.79e+02")) == em(
+            "probability", {"$or": [{"v": {"$lt": 178.5}}, {"v": {"$gte": 179.5}}]}
+        )
+        assert q("Observation", ("value-quantity", "1.66e+02||cm")) == em(
+            "value-quantity", {"v": {"$gte": 165.5, "$lt": 166.5}, "$or": [{"c": "cm"}, {"u": "cm"}]}
+        )
 
     def test_integer_elements(self):
         assert q("MolecularSequence", ("variant-start", "gt100")) == {"idx.variant-start.v": {"$gt": 100.0}}
@@ -889,7 +906,24 @@ class TestLastUpdated:
         assert q("Patient", ("_lastUpdated", f"{prefix}2024-03-05")) == expected
 
     def test_ap(self):
-        assert q("Patient", ("_lastUpdated", "ap2024-12-22")) == {"ts": {"$gte": D(2024, 12, 21), "$lt": D(2024, 12, 24)}}
+        # [ts, ts + 1 ms) overlaps [2024-12-21, 2024-12-24): ts > 2024-12-21 minus 1 ms
+        assert q("Patient", ("_lastUpdated", "ap2024-12-22")) == {
+            "ts": {"$gt": D(2024, 12, 20, 23, 59, 59, 999), "$lt": D(2024, 12, 24)}
+        }
+
+    def test_ap_widened_off_the_millisecond(self):
+        # 5 ms before NOW: widened by 0.5 ms to [...59.9945, ...59.9965). The stored instants
+        # ...59.994 and ...59.996 stand for [.994, .995) and [.996, .997), which overlap it;
+        # .993 and .997 do not. The bounds are whole milliseconds (BSON keeps no finer).
+        f = q("Patient", ("_lastUpdated", "ap2024-12-31T23:59:59.995Z"))
+        assert f == {"ts": {"$gt": D(2024, 12, 31, 23, 59, 59, 993), "$lt": D(2024, 12, 31, 23, 59, 59, 997)}}
+        inside = [ms for ms in range(990, 1000) if f["ts"]["$gt"] < D(2024, 12, 31, 23, 59, 59, ms) < f["ts"]["$lt"]]
+        assert inside == [994, 995, 996]
+
+    def test_ap_on_a_date_element_rounds_out_to_milliseconds(self):
+        # birthdate is a range [l, h) of whole milliseconds: l < 59.9965 means l <= .996
+        f = q("Patient", ("birthdate", "ap2024-12-31T23:59:59.995Z"))
+        assert f == em("birthdate", {"l": {"$lt": D(2024, 12, 31, 23, 59, 59, 997)}, "h": {"$gt": D(2024, 12, 31, 23, 59, 59, 994)}})
 
     def test_instant_precision(self):
         assert q("Patient", ("_lastUpdated", "2024-03-05T10:00:00.123Z")) == {

@@ -27,12 +27,13 @@ The tests are split by family (token, string, date, quantity, reference, uri, co
 missing, chain, mixed), so a disagreement in one family does not hide those in another.
 A failure prints the query, the ids on which the two disagree and the resources involved.
 
-`ap` depends on the current time: the evaluator runs with the time taken just before and
-just after the request, and a resource on which those two runs differ is not judged.
+`ap` depends on the current time: the server's search clock is pinned for each request
+(`fhir_server.search.compile.clock`) and the evaluator runs with that same instant.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -47,6 +48,7 @@ from hypothesis import strategies as st
 from fhir_server import fhirtime
 from fhir_server.app import create_app
 from fhir_server.errors import FHIRError
+from fhir_server.search import compile as search_compile
 from fhir_server.search.params import SearchParam, params_of
 from fhir_server.search.query import parse
 from fhir_server.search.ucum import canonical
@@ -910,14 +912,23 @@ def disagreement(client: FHIRClient, store: dict, rtype: str, params: list[tuple
     except FHIRError as exc:
         raise AssertionError(f"the server's parser rejects the generated query {shown}: {exc}") from None
     assert not parsed.unknown, f"{shown}: the server does not understand {parsed.unknown}"
-    before = fhirtime.now()
-    got = server_ids(client, url_of(rtype, params), shown)
-    after = fhirtime.now()
-    early = ref.evaluate(rtype, parsed.criteria, store, BASE, before)
-    late = ref.evaluate(rtype, parsed.criteria, store, BASE, after)
-    sure, maybe = early & late, early | late  # `ap` near the edge may go either way between the two instants
-    server_only, eval_only = got - maybe, sure - got
+    now = fhirtime.now()
+    with pinned_clock(now):
+        got = server_ids(client, url_of(rtype, params), shown)
+    expected = ref.evaluate(rtype, parsed.criteria, store, BASE, now)
+    server_only, eval_only = got - expected, expected - got
     return (server_only, eval_only) if server_only or eval_only else None
+
+
+@contextlib.contextmanager
+def pinned_clock(now: datetime):
+    """The server's search clock (`ap` is measured from it) fixed at `now` for one request."""
+    saved = search_compile.clock
+    search_compile.clock = lambda: now
+    try:
+        yield
+    finally:
+        search_compile.clock = saved
 
 
 def minimize_query(client, store, rtype, params):

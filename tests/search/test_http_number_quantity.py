@@ -186,6 +186,11 @@ FACTOR_CASES = [
     ("factor-override=100.0", {"F100"}),
     ("factor-override=100.00", {"F100"}),
     ("factor-override=99.5", {"F99_5"}),
+    # exponential notation counts significant figures: 1.00e2 is 100 to three, 1.0e3 1000 to two
+    ("factor-override=1.00e2", {"F100", "F100_4", "F99_5"}),
+    ("factor-override=1.004e+02", {"F100_4"}),
+    ("factor-override=1.0e3", {"F1000"}),
+    ("factor-override=ne1.00e2", {"F100_5", "F99_4", "F1000"}),
     ("factor-override=ne100", {"F100_5", "F99_4", "F1000"}),
     ("factor-override=lt100", {"F99_5", "F99_4"}),
     ("factor-override=le100", {"F100", "F99_5", "F99_4"}),
