@@ -54,6 +54,10 @@ def serve(host: str, port: int, workers: int | None, threads: int, demo: bool | 
 
             return create_app(settings)
 
+    if settings.demo:  # Gosuslugi sign-in through the ESIA emulator, in this process (FHIR_ESIA_EMULATOR_PORT)
+        from .esia.stand import demo_settings
+
+        settings = demo_settings(settings, host)
     mode = "embedded in-process store" if settings.embedded else "MongoDB"
     click.echo(f"FHIR base: http://{host}:{port}/fhir  ({mode}, {workers} worker process(es) x {threads} threads)", err=True)
     if settings.demo:
@@ -276,6 +280,33 @@ def _verify_remote(base: str, token: str | None) -> dict:
         value = next((v for k, v in p.items() if k.startswith("value")), None)
         out[p["name"]] = value["reference"] if isinstance(value, dict) else value
     return out
+
+
+@main.command("esia-emulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.option("--client-id", default="FHIRSERVER", show_default=True, help="The client_id (IS mnemonic) the emulator accepts.")
+@click.option("--client-certificate", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The client's certificate (PEM/DER); default: a new client key and certificate are made and written to --dir.")
+@click.option("--client-kind", type=click.Choice(["gost", "rsa"]), default="gost", show_default=True, help="Key type of a generated client key.")
+@click.option("--token-alg", type=click.Choice(["rsa", "gost"]), default="rsa", show_default=True, help="RS256 or GOST3410_2012_256 tokens.")
+@click.option("--persons", type=click.Path(exists=True, dir_okay=False), default=None, help="JSON array of test persons (default: built in).")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=pathlib.Path), default=pathlib.Path(".esia-emulator"),
+              show_default=True, help="Where the emulator's certificate, generated client keys and server.env are written.")
+def esia_emulator(host, port, client_id, client_certificate, client_kind, token_alg, persons, directory) -> None:
+    """Run the ESIA (Gosuslugi) emulator for development."""
+    from werkzeug.serving import run_simple
+
+    from .esia.emulator import create_emulator
+    from .esia.stand import make_stand
+
+    try:
+        stand = make_stand(client_id, client_kind=client_kind, token_kind=token_alg, client_certificate=client_certificate, persons_file=persons)
+    except (ValueError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    env = stand.write(directory, f"http://{host}:{port}")
+    click.echo(f"ESIA emulator at http://{host}:{port}; start the server with its settings: set -a; . {env}; set +a", err=True)
+    run_simple(host, port, create_emulator(stand.emulator), threaded=True)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def init_auth(app, settings) -> None:
     from . import admin, views
     from .keys import load_signing_key
     from .models import Records
-    from .providers import LocalPasswordProvider
+    from .providers import LocalPasswordProvider, register_configured
     from .server import AuthService
 
     # Authlib logs whole token responses at DEBUG: never let tokens reach the log.
@@ -49,6 +49,7 @@ def init_auth(app, settings) -> None:
     weakref.finalize(app, records.close)
     service = AuthService(settings, records, load_signing_key(settings.auth_signing_key), store=store)
     service.providers.register(LocalPasswordProvider(records))
+    register_configured(service.providers, settings, records)  # Gosuslugi (ESIA) when configured
     app.extensions["fhir_auth"] = service
 
     if settings.auth_session_secret:

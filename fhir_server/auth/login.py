@@ -98,6 +98,69 @@ _CONTEXTS = {
 }
 
 
+# Gosuslugi (ESIA) sign-in (fhir_server.esia): errors of the callback, and the notice an
+# account ESIA does not report as confirmed sees on every page (NOTICES, shown by _BASE).
+_ESIA_TEXTS = {
+    "en": {
+        "esia-state": "The sign-in through Gosuslugi could not be matched to this browser (it was already used or has expired). Please start again.",
+        "esia-declined": "You declined to share your data through Gosuslugi, so you are not signed in.",
+        "esia-refused": "Gosuslugi refused the sign-in request. Please try again later; if it keeps failing, contact support.",
+        "esia-bad-token": "The answer of Gosuslugi failed its security checks, so you are not signed in. Please try again.",
+        "esia-bad-person": "The data Gosuslugi gave about you could not be used (for example an invalid SNILS). Please contact support.",
+        "esia-ambiguous": "Several records in the medical card match your SNILS. Please contact the clinic's registry to have them merged.",
+        "esia-unavailable": "Gosuslugi is not answering at the moment. Please try again in a few minutes.",
+        "esia-unavailable-store": "The medical card is not available at the moment. Please try again in a few minutes.",
+    },
+    "ru": {
+        "esia-state": "Не удалось сопоставить вход через Госуслуги с этим браузером (ссылка уже использована или устарела). Начните вход заново.",
+        "esia-declined": "Вы отказались предоставить данные через Госуслуги, поэтому вход не выполнен.",
+        "esia-refused": "Госуслуги отклонили запрос на вход. Попробуйте позже; если ошибка повторяется, обратитесь в поддержку.",
+        "esia-bad-token": "Ответ Госуслуг не прошёл проверку безопасности, поэтому вход не выполнен. Попробуйте ещё раз.",
+        "esia-bad-person": "Данные, полученные от Госуслуг, не удалось использовать (например, неверный СНИЛС). Обратитесь в поддержку.",
+        "esia-ambiguous": "Вашему СНИЛС соответствует несколько записей медицинской карты. Обратитесь в регистратуру, чтобы их объединили.",
+        "esia-unavailable": "Госуслуги сейчас не отвечают. Попробуйте войти через несколько минут.",
+        "esia-unavailable-store": "Медицинская карта сейчас недоступна. Попробуйте через несколько минут.",
+    },
+}
+for _language, _texts in _ESIA_TEXTS.items():
+    TEXTS[_language].update(_texts)
+
+# notice key -> language -> (heading, paragraphs)
+NOTICES = {
+    "esia-unconfirmed": {
+        "ru": (
+            "Ваша учётная запись на Госуслугах не подтверждена",
+            (
+                "Вход выполнен, но доступ к медицинским данным открывается только с подтверждённой учётной записью. "
+                "Сейчас вам доступны только ваши основные данные (ФИО, дата рождения, пол).",
+                "Подтвердить учётную запись можно: в центре обслуживания (МФЦ, отделение СФР) с паспортом и СНИЛС; "
+                "онлайн через банк (Сбербанк, Т-Банк, ВТБ и другие банки-партнёры Госуслуг); "
+                "электронной подписью; или кодом подтверждения, полученным заказным письмом Почты России.",
+                "После подтверждения выйдите и войдите через Госуслуги снова.",
+            ),
+        ),
+        "en": (
+            "Your Gosuslugi account is not confirmed",
+            (
+                "You are signed in, but medical data is open only to confirmed accounts. For now you see only your basic "
+                "details (name, date of birth, sex).",
+                "You can confirm the account at a service centre (MFC, Social Fund office) with your passport and SNILS; online "
+                "through a partner bank of Gosuslugi; with an electronic signature; or with a code sent by registered mail.",
+                "After confirming it, sign out and sign in through Gosuslugi again.",
+            ),
+        ),
+    },
+}
+
+
+def notices_for(service, account) -> list[tuple]:
+    """(key, heading, paragraphs) of the notices the identity providers have for this account."""
+    if account is None:
+        return []
+    language = lang()
+    return [(key, *NOTICES[key][language]) for key in service.providers.notices(account) if key in NOTICES]
+
+
 def lang() -> str:
     return request.accept_languages.best_match(LANGS) or "ru"
 
@@ -170,6 +233,8 @@ button{margin-top:1rem;padding:.55rem 1.2rem;font-size:1rem;cursor:pointer}
 .error{color:#b00020;background:#fdecea;padding:.6rem;border-radius:4px}
 .muted{color:#57606a} ul{padding-left:1.2rem} li{margin:.25rem 0} code{font-size:.85rem}
 </style></head><body><main>
+{% for key, heading, paragraphs in notices or () %}<section class="error" role="note" data-notice="{{ key }}">
+<h2>{{ heading }}</h2>{% for p in paragraphs %}<p>{{ p }}</p>{% endfor %}</section>{% endfor %}
 """
 _END = "</main></body></html>"
 

@@ -51,10 +51,30 @@ def for_client(requested: str | None, registered: str | None) -> str:
     return join(s for s in split(requested) if well_formed(s) and covered_by(s, allowed))
 
 
-def grantable(role: str, requested: str | None, registered: str | None) -> str:
-    """The scope a token gets: client registration, then role, then what the server supports."""
+def grantable(role: str, requested: str | None, registered: str | None, ceiling=None) -> str:
+    """The scope a token gets: client registration, then role, then what the server supports,
+    then the account's ceiling (identity providers' limit, see cap) when there is one."""
     scope = narrow(role, for_client(requested, registered))
-    return join(s for s in split(scope) if s not in UNSUPPORTED)
+    scopes = [s for s in split(scope) if s not in UNSUPPORTED]
+    return join(cap(scopes, ceiling) if ceiling is not None else scopes)
+
+
+def cap(scopes, ceiling) -> list[str]:
+    """The scopes cut down to a ceiling: a non-resource scope stays if the ceiling has it; a
+    resource scope becomes, for each ceiling scope of its context whose type it covers, that
+    type with the permissions both have (patient/*.rs under patient/Patient.rs -> patient/Patient.rs)."""
+    out = []
+    for text in scopes:
+        want = parse_scope(text)
+        if want is None:
+            if text in ceiling:
+                out.append(text)
+            continue
+        for limit in filter(None, map(parse_scope, ceiling)):
+            perms = "".join(p for p in "cruds" if p in want.perms and p in limit.perms)
+            if limit.context == want.context and want.rtype in ("*", limit.rtype) and perms and not limit.params:
+                out.append(f"{limit.context}/{limit.rtype}.{perms}")
+    return list(dict.fromkeys(out))
 
 
 def refreshable(scope: str | None) -> bool:

@@ -140,7 +140,7 @@ def make_blueprint() -> Blueprint:
         if request.form.get("decision") != "approve":
             return svc.server.create_authorization_response(grant_user=None, grant=grant)
         patient = account.patient_id
-        scopes = scoping.split(scoping.grantable(account.role, grant.request.scope, grant.request.client.scope))
+        scopes = scoping.split(scoping.grantable(account.role, grant.request.scope, grant.request.client.scope, svc.providers.scope_ceiling(account)))
         if "launch/patient" in scopes and account.role != "patient":
             chosen = (request.form.get("patient") or "").strip()
             if chosen:
@@ -166,7 +166,8 @@ def make_blueprint() -> Blueprint:
         svc = service()
         others = [p for p in svc.providers if p.name != "local"]
         if request.method == "GET":
-            return login.render(login.LOGIN_PAGE, account=login.current_account(svc), others=others, error=None, login="")
+            account = login.current_account(svc)
+            return login.render(login.LOGIN_PAGE, account=account, others=others, error=None, login="", notices=login.notices_for(svc, account))
         if not login.csrf_ok():
             return login.render(login.LOGIN_PAGE, 400, account=None, others=others, error="csrf", login="")
         try:
@@ -190,19 +191,27 @@ def make_blueprint() -> Blueprint:
         provider = svc.providers.get(name)
         if provider is None or name == "local":
             abort(404)
+        # A SameSite=Strict session cookie does not come with the cross-site return from the
+        # provider: its page re-enters this URL from our own site first (see EsiaProvider.hop).
+        hop = getattr(provider, "hop", None)
+        page = hop(request) if hop is not None else None
+        if page is not None:
+            return page
         try:
             account = provider.finish(request)
         except ProviderError as err:
             others = [p for p in svc.providers if p.name != "local"]
-            return login.render(login.LOGIN_PAGE, 401, account=None, others=others, error=err.key, login="")
+            return login.render(login.LOGIN_PAGE, err.status, account=None, others=others, error=err.key, login="")
         return _signed_in(account, name)
 
     @blp.route("/auth/logout", methods=["POST"])
     def logout():
-        """Sign out of the browser session"""
+        """Sign out of the browser session (and of the identity provider that signed it in, e.g. ESIA)"""
+        target = None
         if login.csrf_ok():
+            target = service().providers.logout_url(session.get("idp"))
             session.clear()
-        return redirect(url_for("smart.login"))
+        return redirect(target or url_for("smart.login"))
 
     return blp
 
@@ -214,9 +223,10 @@ def _signed_in(account, provider: str):
 
 
 def _consent_page(grant, account, error: str | None = None, status: int = 200):
+    svc = service()
     language = login.lang()
     requested = scoping.split(grant.request.payload.scope)
-    granted = scoping.split(scoping.grantable(account.role, grant.request.scope, grant.request.client.scope))
+    granted = scoping.split(scoping.grantable(account.role, grant.request.scope, grant.request.client.scope, svc.providers.scope_ceiling(account)))
     if "launch/patient" in granted and account.role == "patient" and not account.patient_id:
         granted.remove("launch/patient")
     dropped = [s for s in requested if s not in granted]
@@ -231,6 +241,7 @@ def _consent_page(grant, account, error: str | None = None, status: int = 200):
         patient=request.form.get("patient", "") if request.method == "POST" else "",
         action=request.script_root + request.full_path,
         error=error,
+        notices=login.notices_for(svc, account),
     )
 
 

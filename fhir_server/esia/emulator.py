@@ -63,6 +63,7 @@ class Emulator:
     pending: dict = field(default_factory=dict)  # request id -> authorization request awaiting the pick
     codes: dict = field(default_factory=dict)
     faults: dict = field(default_factory=lambda: collections.defaultdict(collections.deque))
+    calls: collections.Counter = field(default_factory=collections.Counter)  # endpoint -> requests seen
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def inject(self, endpoint: str, *faults) -> None:
@@ -102,6 +103,7 @@ def create_emulator(emulator: Emulator) -> Flask:
     def _faults():
         endpoint = (request.url_rule.endpoint if request.url_rule else None) or ""
         with em.lock:
+            em.calls[endpoint] += 1
             queue = em.faults.get(endpoint)
             fault = queue.popleft() if queue else None
         if fault is None:

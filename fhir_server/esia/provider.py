@@ -81,7 +81,7 @@ class EsiaProvider:
         """The browser came back from ESIA without our session (the session cookie is
         SameSite=Strict, and this is a cross-site navigation): answer a page that re-enters
         the same URL from our own site, with which the cookie is sent. None: go on."""
-        if "esia_state" in session or request.args.get("hop") == "1" or not request.args.get("state"):
+        if session or request.args.get("hop") == "1" or not request.args.get("state"):  # a session came: no hop
             return None
         args = request.args.to_dict()
         args["hop"] = "1"

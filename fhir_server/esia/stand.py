@@ -1,0 +1,86 @@
+"""A development stand: the ESIA emulator and the server's ESIA settings, with keys and
+certificates made at run time (never in the repository).
+
+    run_in_thread(app, host, port) -> (server, url)     a werkzeug server in a daemon thread
+    make_stand(...) -> Stand                             fresh client and emulator keys, the emulator
+    Stand.settings_update(url)                           FHIR_ESIA_* values for the server (PEM text)
+    Stand.write(directory, url)                          the same as files + an env file (`fhir-server esia-emulator`)
+    demo_settings(settings, host)                        `serve --demo`: the emulator in-process
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import threading
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+from werkzeug.serving import make_server
+
+from . import pki
+from .emulator import Emulator, create_emulator, make_emulator
+
+log = logging.getLogger("fhir_server.esia")
+
+DEMO_CLIENT_ID = "FHIRSERVER-DEMO"
+
+
+def run_in_thread(app, host: str = "127.0.0.1", port: int = 0):
+    server = make_server(host, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name=f"esia-emulator-{server.server_port}", daemon=True).start()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return server, f"http://{shown}:{server.server_port}"
+
+
+@dataclass
+class Stand:
+    client_id: str
+    client: pki.Signer | None  # None when the client's certificate came from elsewhere
+    emulator: Emulator
+
+    def settings_update(self, url: str) -> dict:
+        return {
+            "esia_url": url,
+            "esia_client_id": self.client_id,
+            "esia_key": SecretStr(self.client.pkcs8_pem()),
+            "esia_certificate": self.client.certificate.pem,
+            "esia_verify_certificate": self.emulator.signer.certificate.pem,
+        }
+
+    def write(self, directory: pathlib.Path, url: str) -> pathlib.Path:
+        """Write the emulator's certificate (and the generated client key and certificate)
+        to `directory`; returns the env file that points the server at them."""
+        directory.mkdir(parents=True, exist_ok=True)
+        esia_cert = directory / "esia-emulator.cert.pem"
+        esia_cert.write_text(self.emulator.signer.certificate.pem)
+        lines = [f"FHIR_ESIA_URL={url}", f"FHIR_ESIA_CLIENT_ID={self.client_id}", f"FHIR_ESIA_VERIFY_CERTIFICATE={esia_cert}"]
+        if self.client is not None:
+            key = directory / "client.key.pem"
+            key.touch(mode=0o600, exist_ok=True)
+            os.chmod(key, 0o600)
+            key.write_text(self.client.pkcs8_pem())
+            cert = directory / "client.cert.pem"
+            cert.write_text(self.client.certificate.pem)
+            lines += [f"FHIR_ESIA_KEY={key}", f"FHIR_ESIA_CERTIFICATE={cert}"]
+        env = directory / "server.env"
+        env.write_text("\n".join(lines) + "\n")
+        return env
+
+
+def make_stand(client_id: str, *, client_kind: str = "gost", token_kind: str = "rsa", client_certificate=None, persons_file=None) -> Stand:
+    client = None if client_certificate is not None else pki.self_signed(client_kind, client_id)
+    cert = pki.load_certificate(client_certificate) if client_certificate is not None else client.certificate
+    return Stand(client_id, client, make_emulator({client_id: cert}, persons_file=persons_file, token_kind=token_kind))
+
+
+def demo_settings(settings, host: str = "127.0.0.1"):
+    """`serve --demo` without FHIR_ESIA_URL: start the emulator in this process (on
+    FHIR_ESIA_EMULATOR_PORT) and return the settings pointing the server at it."""
+    if not settings.demo or settings.esia_url or not settings.esia_emulator_port or settings.auth != "smart":
+        return settings
+    stand = make_stand(DEMO_CLIENT_ID)
+    _, url = run_in_thread(create_emulator(stand.emulator), host, settings.esia_emulator_port)
+    log.info("ESIA emulator for the demo at %s (test persons: see fhir_server/esia/persons.py)", url)
+    return settings.model_copy(update=stand.settings_update(url))
