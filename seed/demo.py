@@ -14,7 +14,6 @@ generated and printed once to the console. None is ever committed or logged.
 from __future__ import annotations
 
 import logging
-import secrets
 import sys
 
 import orjson
@@ -202,17 +201,23 @@ def load_demo_auth(app) -> None:
     service = app.extensions.get("fhir_auth")
     if service is None:  # FHIR_AUTH=off
         return
+    from fhir_server.auth import passwords
     from fhir_server.auth.clients import register_client
 
     settings = app.config["FHIR_SETTINGS"]
     fixed_password = settings.demo_password.get_secret_value() if settings.demo_password else None
+    if fixed_password:
+        try:
+            passwords.check(fixed_password)
+        except passwords.PasswordPolicyError as exc:
+            raise RuntimeError(f"FHIR_DEMO_PASSWORD does not meet the password policy. {exc}") from None
     fixed_secret = settings.demo_client_secret.get_secret_value() if settings.demo_client_secret else None
     records = service.records
     shown = []
     for login, role, fhir_user, name in DEMO_ACCOUNTS:
         if records.account_by_login(login) is not None:
             continue
-        password = fixed_password or secrets.token_urlsafe(12)
+        password = fixed_password or passwords.generate()
         records.add_account(login, role, password, fhir_user=fhir_user, name=name)
         shown.append((login, role, fhir_user or "-", "(FHIR_DEMO_PASSWORD)" if fixed_password else password))
     secret = None

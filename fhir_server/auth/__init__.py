@@ -33,7 +33,7 @@ def init_auth(app, settings) -> None:
             "on who asks. Never run like this with real patient data."
         )
         return
-    from . import admin, views
+    from . import admin, totp, views
     from .keys import load_signing_key
     from .models import Records
     from .providers import LocalPasswordProvider, register_configured
@@ -58,16 +58,13 @@ def init_auth(app, settings) -> None:
         app.secret_key = secrets.token_bytes(32)
         if not settings.embedded:
             log.warning("FHIR_AUTH_SESSION_SECRET is not set: sign-in sessions do not survive a restart or reach other worker processes")
-    app.config.update(
-        SESSION_COOKIE_NAME="fhir_auth_session",
-        SESSION_COOKIE_PATH="/auth",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=bool(settings.base_url and settings.base_url.startswith("https://")),
-    )
+    from . import sessions
+
+    sessions.configure(app, settings)  # HttpOnly; Secure; SameSite=Strict (see sessions.py)
     api = admin.init_api(app)
     api.register_blueprint(views.make_blueprint())
     api.register_blueprint(admin.make_blueprint())
+    api.register_blueprint(totp.make_blueprint())
 
 
 def authenticate(request, settings) -> Principal:

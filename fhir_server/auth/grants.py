@@ -107,7 +107,7 @@ class AuthorizationCodeGrant(_ServiceGrant, grants.AuthorizationCodeGrant):
         if record.used:
             # RFC 6749 4.1.2: a code used twice revokes what was issued for it.
             log.warning("authorization code presented twice (client %s): its tokens are revoked", record.client_id)
-            self.service.records.revoke_family(record.family_id)
+            self.service.records.revoke_family(record.family_id, compromised=True)
             return None
         return record
 
@@ -117,7 +117,7 @@ class AuthorizationCodeGrant(_ServiceGrant, grants.AuthorizationCodeGrant):
     def authenticate_user(self, authorization_code: AuthorizationCode):
         records = self.service.records
         if not records.claim_code(authorization_code):
-            records.revoke_family(authorization_code.family_id)
+            records.revoke_family(authorization_code.family_id, compromised=True)
             raise InvalidGrantError("The authorization code was already used.")
         account = records.account(authorization_code.account_id)
         if account is None or account.disabled:
@@ -142,7 +142,7 @@ class RefreshTokenGrant(_ServiceGrant, grants.RefreshTokenGrant):
             return None
         if record.rotated:
             log.warning("a rotated refresh token was presented again (client %s): its token family is revoked", record.client_id)
-            records.revoke_family(record.family_id)
+            records.revoke_family(record.family_id, compromised=True)
             return None
         return record
 
@@ -152,7 +152,7 @@ class RefreshTokenGrant(_ServiceGrant, grants.RefreshTokenGrant):
         # request (a wider scope, say) does not use the token up. Losing the race to a
         # concurrent use of the same token is reuse too.
         if not records.claim_refresh(refresh_token):
-            records.revoke_family(refresh_token.family_id)
+            records.revoke_family(refresh_token.family_id, compromised=True)
             raise InvalidGrantError("The refresh token was already used.")
         account = records.account(refresh_token.account_id)
         if account is None or account.disabled:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 import time
 
-from flask import current_app, render_template_string, request, session
+from flask import current_app, render_template_string, request, session, url_for
 
 from consent.scopes import parse_scope
 
-from . import hashing
+from . import hashing, sessions
 
 LANGS = ("ru", "en")
 PATIENT_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -44,6 +44,25 @@ TEXTS = {
         "deny": "Deny",
         "error-title": "The authorization request was refused",
         "account": "Account",
+        "missing-login": "Enter your login (e-mail or phone number).",
+        "missing-password": "Enter your password.",
+        "login-invalid": "The login must be an e-mail address or a phone number.",
+        "account-locked": "Too many wrong attempts: sign-in with this login is locked for {minutes} min. Try again later.",
+        "session-expired": "Your session has expired. Please sign in again.",
+        "session-ended": "You were signed out for your safety (the account's tokens were used from somewhere else). Please sign in again.",
+        "totp-title": "One-time code",
+        "totp-prompt": "Enter the 6-digit code from your authenticator app.",
+        "totp-code": "Code",
+        "totp-submit": "Confirm",
+        "totp-missing": "Enter the code.",
+        "totp-format": "The code is 6 digits.",
+        "totp-wrong": "Wrong or expired code.",
+        "totp-reused": "This code was used already. Wait for the next one.",
+        "totp-expired": "The sign-in took too long. Please sign in again.",
+        "totp-enrol-title": "Second factor",
+        "totp-enrol-intro": "Add this key to your authenticator app (it is shown only now), then enter the code it shows:",
+        "totp-enabled": "The second factor is on for this account.",
+        "totp-not-allowed": "A second factor is available for staff accounts only.",
     },
     "ru": {
         "title": "Вход",
@@ -68,6 +87,25 @@ TEXTS = {
         "deny": "Отказать",
         "error-title": "Запрос авторизации отклонён",
         "account": "Учётная запись",
+        "missing-login": "Введите логин (электронную почту или номер телефона).",
+        "missing-password": "Введите пароль.",
+        "login-invalid": "Логин должен быть адресом электронной почты или номером телефона.",
+        "account-locked": "Слишком много неудачных попыток: вход с этим логином заблокирован на {minutes} мин. Повторите позже.",
+        "session-expired": "Срок действия сеанса истёк. Войдите снова.",
+        "session-ended": "Для вашей безопасности выполнен выход (токены учётной записи использованы повторно). Войдите снова.",
+        "totp-title": "Одноразовый код",
+        "totp-prompt": "Введите 6-значный код из приложения-аутентификатора.",
+        "totp-code": "Код",
+        "totp-submit": "Подтвердить",
+        "totp-missing": "Введите код.",
+        "totp-format": "Код состоит из 6 цифр.",
+        "totp-wrong": "Неверный или просроченный код.",
+        "totp-reused": "Этот код уже использован. Дождитесь следующего.",
+        "totp-expired": "Вход занял слишком много времени. Войдите снова.",
+        "totp-enrol-title": "Второй фактор",
+        "totp-enrol-intro": "Добавьте этот ключ в приложение-аутентификатор (он показывается только сейчас) и введите показанный код:",
+        "totp-enabled": "Второй фактор для этой учётной записи включён.",
+        "totp-not-allowed": "Второй фактор доступен только для учётных записей сотрудников.",
     },
 }
 
@@ -190,30 +228,68 @@ def csrf_token() -> str:
 def csrf_ok() -> bool:
     return hashing.same(session.get("csrf"), request.form.get("csrf"))
 
+def _end_session(notice: str | None) -> None:
+    pending = session.get("pending")
+    session.clear()
+    if notice:
+        session["notice"] = notice  # shown once on the next page
+    if pending:
+        session["pending"] = pending
 
+
+
+    """The signed-in account, or None. A session past its lifetime (sessions.lifetime) or
+    from before the account's sessions were ended (Records.end_sessions) is signed out."""
 def current_account(service):
     account_id = session.get("account_id")
     if not account_id:
         return None
-    if time.time() - session.get("auth_time", 0) > service.settings.auth_session_seconds:
-        session.clear()
+    if time.time() - session.get("auth_time", 0) > sessions.lifetime(service.settings):
+        _end_session("session-expired")
         return None
     account = service.records.account(account_id)
     if account is None or account.disabled:
-        session.clear()
+        _end_session(None)
+        return None
+    if session.get("epoch") != (account.session_epoch or 0):
+        _end_session("session-ended")
         return None
     return account
 
 
+    """The identity provider has vouched for the account: where the browser goes next.
+
+    A local account with a second factor first goes to its one-time code (totp.py);
+    otherwise the session starts and this is the waiting authorization request, if any."""
+    if provider == "local" and account.totp_enabled:
+        begin_second_factor(account)
+        return url_for("mfa.verify")
+    return start_session(account, provider)
+
+
+def start_session(account, provider: str) -> str | None:
 def sign_in(account, provider: str) -> str | None:
     """Start a fresh session for the account; the waiting authorization request, if any."""
     pending = session.get("pending")
+    session.permanent = True  # the cookie expires with the session (sessions.lifetime)
     session.clear()
     session["account_id"] = account.id
+    session["epoch"] = account.session_epoch or 0
     session["auth_time"] = int(time.time())
     session["idp"] = provider
     session["csrf"] = hashing.new_token(24)
     return pending if isinstance(pending, str) and pending.startswith(request.script_root + "/auth/authorize?") else None
+
+def begin_second_factor(account) -> None:
+    """The password was right; the session waits for the one-time code (totp.py)."""
+    pending = session.get("pending")
+    session.clear()
+    session["mfa_account"] = account.id
+    session["mfa_time"] = int(time.time())
+    session["csrf"] = hashing.new_token(24)
+    if pending:
+        session["pending"] = pending
+
 
 
 def remember_pending() -> None:
@@ -298,7 +374,11 @@ PAGE_HEADERS = {
 
 def render(page: str, status: int = 200, **context):
     language = lang()
-    texts = TEXTS[language]
+    texts = dict(TEXTS[language])
+    texts["account-locked"] = texts["account-locked"].format(minutes=max(1, -(-current_app.config["FHIR_SETTINGS"].auth_lockout_seconds // 60)))
+    notice = session.pop("notice", None)
+    if notice in texts and not context.get("error"):
+        context["error"] = notice
     context.setdefault("title", texts["title"])
     html = render_template_string(page, lang=language, t=texts, csrf=csrf_token(), **context)
     return current_app.response_class(html, status=status, headers=PAGE_HEADERS, mimetype="text/html")

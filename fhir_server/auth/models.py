@@ -17,6 +17,7 @@ class-level switch_db, so threads and apps never race on class attributes), and 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,7 @@ from mongoengine import (
 from mongoengine.connection import get_db
 from mongoengine.queryset import QuerySet
 
-from . import hashing, scoping
+from . import hashing, passwords, scoping
 
 ROLES = ("patient", "practitioner", "staff", "admin")
 UNBOUND = "fhir-auth-unbound"  # never registered: see the module docstring
@@ -73,6 +74,17 @@ class Account(Document):
     name = StringField()
     disabled = BooleanField(default=False)
     created_at = DateTimeField()
+    # Browser sessions carry the epoch they began in; raising it ends them all (sessions.py).
+    session_epoch = IntField(default=0)
+    # Second factor (totp.py): the RFC 6238 secret once enrolment is confirmed, the secret
+    # shown but not yet confirmed, and the last time step used (a code is accepted once).
+    totp_secret = StringField()
+    totp_pending = StringField()
+    totp_last_step = IntField(default=0)
+
+    @property
+    def totp_enabled(self) -> bool:
+        return bool(self.totp_secret)
 
     def get_user_id(self) -> str:
         return self.id
@@ -265,7 +277,45 @@ class UsedAssertion(Document):
     expires_at = DateTimeField(required=True)
 
 
-MODELS = (Account, Client, AuthorizationCode, RefreshToken, IssuedToken, UsedAssertion)
+class LoginThrottle(Document):
+    """Wrong passwords (and one-time codes) in a row for one login, whether or not an
+    account has it - so a locked login looks the same for accounts that exist and that do
+    not. Keyed by the SHA-256 of the normalised login: what strangers type is not kept."""
+
+    meta = _meta("auth_login_throttle", [{"fields": ["expires_at"], "expireAfterSeconds": 0}])
+    id = StringField(primary_key=True)
+    failures = IntField(default=0)
+    locked_until = DateTimeField()
+    expires_at = DateTimeField(required=True)  # the record goes a day after its last change
+
+
+MODELS = (Account, Client, AuthorizationCode, RefreshToken, IssuedToken, UsedAssertion, LoginThrottle)
+
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s.]{2,63}$")
+_PHONE_CHARS = re.compile(r"^\+?[\d\s()\-]+$")
+
+
+class LoginFormatError(ValueError):
+    """A login that is neither an e-mail address nor a phone number."""
+
+
+def check_login(login: str) -> str:
+    """The normalised login; LoginFormatError unless it is an e-mail address or a phone
+    number (E.164: 10 to 15 digits, optionally written with +, spaces, hyphens, brackets)."""
+    text = (login or "").strip()
+    if "@" in text:
+        if not _EMAIL.match(text):
+            raise LoginFormatError("the login must be an e-mail address or a phone number")
+        return normalize_login(text)
+    digits = normalize_login(text)[1:]
+    if not _PHONE_CHARS.match(text) or not 10 <= len(digits) <= 15:
+        raise LoginFormatError("the login must be an e-mail address or a phone number")
+    return normalize_login(text)
+
+
+def login_key(login: str) -> str:
+    return hashing.token_hash(normalize_login(login))
 
 
 def normalize_login(login: str) -> str:
@@ -334,9 +384,15 @@ class Records:
 
     # -- accounts -----------------------------------------------------------------------------
     def add_account(self, login: str, role: str, password: str | None, fhir_user: str | None = None, name: str | None = None) -> Account:
+        """A new account. The login must be an e-mail address or a phone number
+        (LoginFormatError) and a password must meet the policy (passwords.PasswordPolicyError);
+        None means the account signs in only through an identity provider."""
+        normalized = check_login(login)
+        if password is not None:
+            passwords.check(password)
         account = Account(
             id=uuid.uuid4().hex,
-            login=normalize_login(login),
+            login=normalized,
             role=role,
             password_hash=hashing.hash_secret(password) if password else None,
             fhir_user=fhir_user,
@@ -359,9 +415,57 @@ class Records:
             self.q(Account).filter(id=account_id).update_one(set__password_hash=password_hash)
 
     def set_account_password(self, login: str, password: str) -> bool:
+        passwords.check(password)
         with self.lock:
             n = self.q(Account).filter(login=normalize_login(login)).update_one(set__password_hash=hashing.hash_secret(password))
         return bool(n)
+
+    def accounts(self) -> list[Account]:
+        with self.lock:
+            return list(self.q(Account).order_by("login"))
+
+    def set_account_fields(self, account_id: str, **fields) -> bool:
+        with self.lock:
+            return bool(self.q(Account).filter(id=account_id).update_one(**{f"set__{k}": v for k, v in fields.items()}))
+
+    def end_sessions(self, account_id: str) -> None:
+        """End every browser session of the account and revoke its online_access refresh
+        tokens (SMART: valid only while the user is signed in)."""
+        with self.lock:
+            self.q(Account).filter(id=account_id).update_one(inc__session_epoch=1)
+            families = [r.family_id for r in self.q(RefreshToken).filter(account_id=account_id, revoked=False, scope=re.compile(r"(^| )online_access( |$)"))
+                        if "offline_access" not in (r.scope or "").split()]
+        for family in set(families):
+            self.revoke_family(family)
+
+    def use_totp_step(self, account_id: str, step: int) -> bool:
+        """Record the time step of an accepted one-time code; False when that step (or a
+        later one) was used already - a code is good once."""
+        with self.lock:
+            return bool(self.q(Account).filter(id=account_id, totp_last_step__lt=step).update_one(set__totp_last_step=step))
+
+    # -- sign-in throttling -------------------------------------------------------------------
+    def throttle(self, key: str) -> LoginThrottle | None:
+        return self._first(LoginThrottle, id=key)
+
+    def add_failure(self, key: str, limit: int, lock_seconds: int) -> tuple[int, datetime | None]:
+        """Count one more failure; at `limit` lock the login for lock_seconds. (failures,
+        locked_until if this failure locked it, else None)."""
+        now = utcnow()
+        with self.lock:
+            doc = self.q(LoginThrottle).filter(id=key).modify(
+                upsert=True, new=True, inc__failures=1, set__expires_at=now + timedelta(days=1))
+            if doc.failures < limit:
+                return doc.failures, None
+            until = now + timedelta(seconds=lock_seconds)
+            n = self.q(LoginThrottle).filter(id=key, failures=doc.failures).update_one(set__failures=0, set__locked_until=until)
+        return doc.failures, until if n else None
+
+    def clear_throttle(self, key: str) -> bool:
+        """Forget the failures and any lock of a login; True when there was a lock."""
+        with self.lock:
+            doc = self.q(LoginThrottle).filter(id=key).modify(remove=True)
+        return doc is not None and doc.locked_until is not None
 
     # -- clients ------------------------------------------------------------------------------
     def add_client(self, client: Client) -> Client:
@@ -417,13 +521,20 @@ class Records:
             n = self.q(RefreshToken).filter(token_hash=record.token_hash, rotated=False, revoked=False).update_one(set__rotated=True)
         return bool(n)
 
-    def revoke_family(self, family_id: str | None) -> None:
-        """Revoke every refresh and access token descended from one grant."""
+    def revoke_family(self, family_id: str | None, compromised: bool = False) -> None:
+        """Revoke every refresh and access token descended from one grant. `compromised`
+        (a refresh token or code presented again): also sign the account out everywhere."""
         if not family_id:
             return
         with self.lock:
             self.q(RefreshToken).filter(family_id=family_id).update(set__revoked=True)
             self.q(IssuedToken).filter(family_id=family_id).update(set__revoked=True)
+            accounts = set()
+            if compromised:
+                accounts |= {r.account_id for r in self.q(RefreshToken).filter(family_id=family_id).only("account_id")}
+                accounts |= {c.account_id for c in self.q(AuthorizationCode).filter(family_id=family_id).only("account_id")}
+        for account_id in accounts:
+            self.end_sessions(account_id)
 
     # -- access tokens -----------------------------------------------------------------------
     def add_access(self, **fields) -> IssuedToken:

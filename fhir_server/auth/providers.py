@@ -18,7 +18,6 @@ from typing import Protocol, runtime_checkable
 
 from flask import redirect, url_for
 
-from . import hashing
 
 log = logging.getLogger("fhir_server.auth")
 
@@ -90,8 +89,7 @@ def register_configured(registry: ProviderRegistry, settings, records) -> None:
 class LocalPasswordProvider:
     """Accounts of this server: login (e-mail or phone) and password, checked with Argon2id.
 
-    Password policy and lockout come later; this only verifies. Nothing typed into the
-    form is ever logged.
+    The checks and the lockout are in local.py. Nothing typed into the form is ever logged.
     """
 
     name = "local"
@@ -104,18 +102,8 @@ class LocalPasswordProvider:
         return redirect(url_for("smart.login"))
 
     def finish(self, request):
-        login = (request.form.get("login") or "").strip()
-        password = request.form.get("password") or ""
-        if not login or not password:
-            raise ProviderError("missing-credentials")
-        account = self.records.account_by_login(login)
-        ok = hashing.verify_secret(account.password_hash if account else None, password)
-        if not ok or account is None:
-            log.info("sign-in refused: wrong login or password")
-            raise ProviderError("bad-credentials")
-        if account.disabled:
-            log.info("sign-in refused: account %s is disabled", account.id)
-            raise ProviderError("account-disabled")
-        if hashing.needs_rehash(account.password_hash):
-            self.records.set_password_hash(account.id, hashing.hash_secret(password))
-        return account
+        from flask import current_app
+
+        from . import local  # the form, the password, the lockout
+
+        return local.authenticate(current_app.extensions["fhir_auth"], request.form)

@@ -26,7 +26,7 @@ from tests.conftest import make_settings
 BASE = "http://localhost/fhir"
 TOKEN_URL = "http://localhost/auth/token"
 REDIRECT = "https://app.example.org/callback"
-PASSWORD = "correct horse battery staple"
+PASSWORD = "Correct-horse-battery-9"  # meets the password policy (passwords.py)
 FORM = "application/x-www-form-urlencoded"
 
 

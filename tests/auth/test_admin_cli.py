@@ -130,14 +130,14 @@ def test_cli_clients_add_list_remove(app, svc, tmp_path):
 def test_cli_accounts_add_then_sign_in(app, svc):
     add_public_client(svc)
     r = run(app, "accounts", "add", "--login", "Doc@Example.org", "--role", "practitioner", "--fhir-user", "Practitioner/d7",
-            "--name", "Dr Seven", input="s3cret-pass\ns3cret-pass\n")
+            "--name", "Dr Seven", input="S3cret-pass\nS3cret-pass\n")
     assert r.exit_code == 0, r.output
-    assert "s3cret-pass" not in r.stdout
+    assert "S3cret-pass" not in r.stdout
     account = svc.records.account_by_login("doc@example.org")
     assert account.role == "practitioner" and account.fhir_user == "Practitioner/d7"
     flow = Flow(app, "app-public")
-    assert flow.sign_in("doc@example.org", "s3cret-pass").status_code == 302
-    r = run(app, "accounts", "add", "--login", "doc@example.org", "--role", "practitioner", input="x\nx\n")
+    assert flow.sign_in("doc@example.org", "S3cret-pass").status_code == 302
+    r = run(app, "accounts", "add", "--login", "doc@example.org", "--role", "practitioner", input="S3cret-pass\nS3cret-pass\n")
     assert r.exit_code == 2 and "exists" in r.output
     r = run(app, "accounts", "add", "--login", "p@example.org", "--role", "patient", "--fhir-user", "Practitioner/1", input="x\nx\n")
     assert r.exit_code == 2

@@ -113,9 +113,9 @@ def test_auth_off_warns_loudly(make_app, caplog):
 
 
 def test_demo_accounts_and_clients(make_app, capsys):
-    app = make_app(demo=True, demo_password="demo-pass-1", demo_client_secret="demo-secret-1")
+    app = make_app(demo=True, demo_password="Demo-pass-1", demo_client_secret="demo-secret-1")
     err = capsys.readouterr().err
-    assert "patient@demo.example" in err and "demo-pass-1" not in err and "demo-secret-1" not in err
+    assert "patient@demo.example" in err and "Demo-pass-1" not in err and "demo-secret-1" not in err
     svc = app.extensions["fhir_auth"]
     from seed.demo import DEMO_ACCOUNTS, DEMO_CONFIDENTIAL_CLIENT, DEMO_PUBLIC_CLIENT, DEMO_REDIRECT_URIS
 
@@ -131,7 +131,7 @@ def test_demo_accounts_and_clients(make_app, capsys):
     assert svc.records.client(DEMO_PUBLIC_CLIENT).public
     assert svc.records.client(DEMO_CONFIDENTIAL_CLIENT).check_client_secret("demo-secret-1")
     flow = Flow(app, DEMO_PUBLIC_CLIENT, redirect_uri=DEMO_REDIRECT_URIS[0])
-    r = flow.sign_in("patient@demo.example", "demo-pass-1")
+    r = flow.sign_in("patient@demo.example", "Demo-pass-1")
     assert r.status_code == 302
     tok = flow.full("patient@demo.example", "launch/patient openid fhirUser patient/*.rs")
     assert tok["patient"] == "demo-patient-1" and claims_of(tok["access_token"])["fhirUser"] == "Patient/demo-patient-1"
