@@ -228,6 +228,7 @@ def csrf_token() -> str:
 def csrf_ok() -> bool:
     return hashing.same(session.get("csrf"), request.form.get("csrf"))
 
+
 def _end_session(notice: str | None) -> None:
     pending = session.get("pending")
     session.clear()
@@ -237,10 +238,9 @@ def _end_session(notice: str | None) -> None:
         session["pending"] = pending
 
 
-
+def current_account(service):
     """The signed-in account, or None. A session past its lifetime (sessions.lifetime) or
     from before the account's sessions were ended (Records.end_sessions) is signed out."""
-def current_account(service):
     account_id = session.get("account_id")
     if not account_id:
         return None
@@ -257,6 +257,7 @@ def current_account(service):
     return account
 
 
+def sign_in(account, provider: str) -> str | None:
     """The identity provider has vouched for the account: where the browser goes next.
 
     A local account with a second factor first goes to its one-time code (totp.py);
@@ -268,17 +269,17 @@ def current_account(service):
 
 
 def start_session(account, provider: str) -> str | None:
-def sign_in(account, provider: str) -> str | None:
     """Start a fresh session for the account; the waiting authorization request, if any."""
     pending = session.get("pending")
-    session.permanent = True  # the cookie expires with the session (sessions.lifetime)
     session.clear()
+    session.permanent = True  # the cookie expires with the session (sessions.lifetime)
     session["account_id"] = account.id
-    session["epoch"] = account.session_epoch or 0
     session["auth_time"] = int(time.time())
+    session["epoch"] = account.session_epoch or 0
     session["idp"] = provider
     session["csrf"] = hashing.new_token(24)
     return pending if isinstance(pending, str) and pending.startswith(request.script_root + "/auth/authorize?") else None
+
 
 def begin_second_factor(account) -> None:
     """The password was right; the session waits for the one-time code (totp.py)."""
@@ -289,7 +290,6 @@ def begin_second_factor(account) -> None:
     session["csrf"] = hashing.new_token(24)
     if pending:
         session["pending"] = pending
-
 
 
 def remember_pending() -> None:
