@@ -295,10 +295,8 @@ def _verify_remote(base: str, token: str | None) -> dict:
               show_default=True, help="Where the emulator's certificate, generated client keys and server.env are written.")
 def esia_emulator(host, port, client_id, client_certificate, client_kind, token_alg, persons, directory) -> None:
     """Run the ESIA (Gosuslugi) emulator for development."""
-    from werkzeug.serving import run_simple
-
     from .esia.emulator import create_emulator
-    from .esia.stand import make_stand
+    from .esia.stand import make_stand, serve_forever
 
     try:
         stand = make_stand(client_id, client_kind=client_kind, token_kind=token_alg, client_certificate=client_certificate, persons_file=persons)
@@ -306,7 +304,7 @@ def esia_emulator(host, port, client_id, client_certificate, client_kind, token_
         raise click.UsageError(str(exc)) from None
     env = stand.write(directory, f"http://{host}:{port}")
     click.echo(f"ESIA emulator at http://{host}:{port}; start the server with its settings: set -a; . {env}; set +a", err=True)
-    run_simple(host, port, create_emulator(stand.emulator), threaded=True)
+    serve_forever(create_emulator(stand.emulator), host, port)
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ class Linker:
             name = " ".join(x for x in (s.person.get("lastName"), s.person.get("firstName"), s.person.get("middleName")) if x) or None
             try:
                 account = self.records.add_account(esia_login(s.oid), role, None, fhir_user=fhir_user, name=name)
-                log.info("ESIA person linked to new account %s (%s)", account.id, fhir_user)
+                log.info("ESIA person linked to new account %s (%s)", account.id, role)
             except ValueError:  # a concurrent first sign-in of the same person made it
                 account = self.records.account_by_login(esia_login(s.oid))
         if account is None or account.disabled:

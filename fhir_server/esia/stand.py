@@ -1,7 +1,8 @@
 """A development stand: the ESIA emulator and the server's ESIA settings, with keys and
 certificates made at run time (never in the repository).
 
-    run_in_thread(app, host, port) -> (server, url)     a werkzeug server in a daemon thread
+    run_in_thread(app, host, port) -> (server, url)     a werkzeug server in a daemon thread (no access log)
+    serve_forever(app, host, port)                      the same in this thread
     make_stand(...) -> Stand                             fresh client and emulator keys, the emulator
     Stand.settings_update(url)                           FHIR_ESIA_* values for the server (PEM text)
     Stand.write(directory, url)                          the same as files + an env file (`fhir-server esia-emulator`)
@@ -10,25 +11,35 @@ certificates made at run time (never in the repository).
 
 from __future__ import annotations
 
-import logging
 import os
 import pathlib
+import sys
 import threading
 from dataclasses import dataclass
 
 from pydantic import SecretStr
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from . import pki
 from .emulator import Emulator, create_emulator, make_emulator
 
-log = logging.getLogger("fhir_server.esia")
-
 DEMO_CLIENT_ID = "FHIRSERVER-DEMO"
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log: the emulator's URLs carry oids, codes and signatures."""
+
+    def log_request(self, code="-", size="-"):
+        pass
+
+
+def serve_forever(app, host: str, port: int) -> None:
+    """Serve the emulator in this thread (the `fhir-server esia-emulator` command)."""
+    make_server(host, port, app, threaded=True, request_handler=_QuietHandler).serve_forever()
+
+
 def run_in_thread(app, host: str = "127.0.0.1", port: int = 0):
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     threading.Thread(target=server.serve_forever, name=f"esia-emulator-{server.server_port}", daemon=True).start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return server, f"http://{shown}:{server.server_port}"
@@ -82,5 +93,8 @@ def demo_settings(settings, host: str = "127.0.0.1"):
         return settings
     stand = make_stand(DEMO_CLIENT_ID)
     _, url = run_in_thread(create_emulator(stand.emulator), host, settings.esia_emulator_port)
-    log.info("ESIA emulator for the demo at %s (test persons: see fhir_server/esia/persons.py)", url)
+    # Printed, not logged, like the demo accounts: the console of `make run` is where a developer looks.
+    people = ", ".join(f"{p['lastName']} {p['firstName']} ({'подтверждённая' if p.get('trusted') else 'неподтверждённая'})"
+                       for p in stand.emulator.persons)
+    print(f"\nGosuslugi sign-in: ESIA emulator at {url} (keys made now); test persons: {people}\n", file=sys.stderr, flush=True)
     return settings.model_copy(update=stand.settings_update(url))

@@ -255,3 +255,27 @@ def test_the_emulator_codes_are_single_use(stand):
         client.exchange(code, callback)
     r = requests.post(stand.esia_url + "/aas/oauth2/v3/te", data={"grant_type": "authorization_code", "client_id": CLIENT_ID, "code": code}, timeout=5)
     assert r.status_code == 400
+
+
+def test_an_unconfirmed_doctor_gets_identity_only(stand):
+    stand.admin().post("/fhir/Practitioner", json={"resourceType": "Practitioner", "identifier": [{"system": SNILS_SYSTEM, "value": "11223344595"}]},
+                       headers=FHIR_JSON)
+    next(p for p in stand.emulator.persons if p["oid"] == SMIRNOVA)["trusted"] = False
+    page, tok = stand.full(SMIRNOVA)
+    assert 'data-notice="esia-unconfirmed"' in page.text
+    assert tok["scope"].split() == ["openid", "fhirUser"] and "patient" not in tok
+
+
+def test_no_personal_data_codes_or_tokens_in_the_log(stand, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    stand.emulator.inject("te", 500)
+    back, verifier = stand.sign_in(PETROVA)
+    code = query_of(back.url if "code=" in back.url else "")  # the callback URL the browser followed
+    _, redirect = stand.consent(back)
+    tok = stand.token(redirect, verifier)
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("fhir_server"))
+    assert "signed in (esia)" in ours  # the log does tell what happened
+    for secret in (PETROVA, "98765432183", "987-654-321 83", "Петрова", "4510", "anna.petrova", tok["access_token"][:40], *code.values()):
+        assert secret not in ours, secret
