@@ -11,17 +11,29 @@ user is signed in; the cookie expires then and the server refuses it after that 
 too (login.current_account). A session also ends when the account's session epoch moves
 on (Records.end_sessions: a refresh token or code presented twice), and that revokes the
 account's online_access tokens as well.
+
+Federated sign-in (Gosuslugi) returns to /auth/login/<provider>/callback by a cross-site
+redirect, which a browser sends without a SameSite=Strict cookie - so the session that
+holds the provider's `state` would be missing. A browser says so (`Sec-Fetch-Site:
+cross-site`); such a callback is answered with a page that reloads the same URL from our
+own site (marked `_same_site=1`, once), and that request carries the cookie. Nothing
+else is let through this way: the consent page and the forms still need a same-site
+request.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
+from markupsafe import escape
 
 LOCAL_HOSTS = frozenset(("localhost", "127.0.0.1", "::1"))
+CALLBACK = re.compile(r"^/auth/login/[^/]+/callback$")
+BOUNCED = "_same_site"
 COOKIE = "fhir_auth_session"
 
 
@@ -48,8 +60,24 @@ class StrictSessionInterface(SecureCookieSessionInterface):
         return True
 
 
+def bounce_cross_site_callback():
+    """The reload page for a cross-site federated callback (see the module docstring), or None."""
+    if request.method != "GET" or request.headers.get("Sec-Fetch-Site") != "cross-site" or not CALLBACK.match(request.path):
+        return None
+    if request.args.get(BOUNCED):
+        return None
+    query = request.query_string.decode("latin-1")
+    url = request.script_root + request.path + "?" + (query + "&" if query else "") + BOUNCED + "=1"
+    html = (f'<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={escape(url)}">'
+            f'</head><body><a href="{escape(url)}">…</a></body></html>')
+    from .login import PAGE_HEADERS
+
+    return html, 200, {**PAGE_HEADERS, "Content-Type": "text/html; charset=utf-8"}
+
+
 def configure(app, settings) -> None:
     app.session_interface = StrictSessionInterface()
+    app.before_request(bounce_cross_site_callback)
     app.config.update(
         SESSION_COOKIE_NAME=COOKIE,
         SESSION_COOKIE_PATH="/auth",

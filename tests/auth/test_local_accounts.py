@@ -335,3 +335,26 @@ def test_an_authorization_code_used_twice_signs_the_account_out(app, svc, world)
     assert world.exchange(code, verifier).status_code == 200
     assert world.exchange(code, verifier).status_code == 400
     assert "You were signed out for your safety" in text(world.browser.get("/auth/login", headers=EN))
+
+
+def test_a_cross_site_federated_callback_is_reloaded_from_our_site(app, svc):
+    """Browsers send no SameSite=Strict cookie on the cross-site return from an identity
+    provider; the callback reloads itself same-site once, so the session (its state) is there."""
+    from .test_login import FakeProvider
+
+    add_account(svc, "+79001234567", "patient", "Patient/p1")
+    svc.providers.register(FakeProvider(svc.records))
+    browser = app.test_client()
+    r = browser.get("/auth/login/fake/callback?ok=1", headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 200 and not r.headers.getlist("Set-Cookie")
+    target = "/auth/login/fake/callback?ok=1&amp;_same_site=1"
+    assert f'<meta http-equiv="refresh" content="0;url={target}">' in text(r)
+    assert r.headers["Cache-Control"] == "no-store" and r.headers["Referrer-Policy"] == "no-referrer"
+    r = browser.get(target.replace("&amp;", "&"), headers={"Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 302 and signed_in(browser)
+    # never twice, and nothing else is reloaded
+    r = app.test_client().get("/auth/login/fake/callback?ok=0&_same_site=1", headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 401
+    assert app.test_client().get("/auth/login/fake/callback?ok=0").status_code == 401
+    r = app.test_client().get("/auth/authorize?client_id=x", headers={"Sec-Fetch-Site": "cross-site"})
+    assert "http-equiv" not in text(r)
