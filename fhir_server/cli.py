@@ -202,7 +202,8 @@ def accounts() -> None:
 @click.option("--role", required=True, type=click.Choice(["patient", "practitioner", "staff", "admin"]))
 @click.option("--fhir-user", default=None, help="The account's FHIR resource: Patient/<id> for patients, Practitioner/<id> ...")
 @click.option("--name", default=None, help="Display name.")
-@click.password_option(help="Asked for when not given (never pass it on a shared machine's command line).")
+@click.password_option(help="At least 8 characters with upper- and lower-case letters, digits and special characters, no spaces "
+                       "at the ends. Asked for when not given (never pass it on a shared machine's command line).")
 @click.pass_context
 def accounts_add(ctx, login, role, fhir_user, name, password) -> None:
     """Add a local account (password stored as an Argon2id hash)."""
