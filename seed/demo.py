@@ -234,6 +234,8 @@ def load_demo_auth(app) -> None:
     lines = ["", "Demo sign-in (shown once; set FHIR_DEMO_PASSWORD / FHIR_DEMO_CLIENT_SECRET to fix them):"]
     lines += [f"  {login:<24} {role:<13} {fhir_user:<34} password: {password}" for login, role, fhir_user, password in shown]
     lines.append(f"  client {DEMO_PUBLIC_CLIENT} (public, PKCE), redirect URIs: {' '.join(DEMO_REDIRECT_URIS)}")
+    lines.append("  OMS policy (ENP) of Patient/demo-patient-1 for POST /fhir/Patient/demo-patient-1/$bind-oms-policy: "
+                 "7700000000000016 (registry: seed/oms_policies.json)")
     if secret is not None:
         shown_secret = "(FHIR_DEMO_CLIENT_SECRET)" if fixed_secret else secret
         lines.append(f"  client {DEMO_CONFIDENTIAL_CLIENT} (confidential), client_secret: {shown_secret}")

@@ -216,3 +216,12 @@ def test_a_registry_file_and_a_pluggable_client(make_app, tmp_path):
 class OneRecordRegistry:
     def lookup(self, enp):
         return None
+
+
+def test_the_demo_card_binds_its_seeded_policy(make_app, capsys):
+    app = make_app(demo=True)
+    assert "7700000000000016" in capsys.readouterr().err  # printed with the demo sign-in
+    tok = patient_token(app, "demo-patient-1")
+    r = bind(app, tok, pid="demo-patient-1")
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.get_json()["beneficiary"] == {"reference": "Patient/demo-patient-1"}
