@@ -120,9 +120,20 @@ class Policy:
         return self._actors
 
     def consents(self) -> dict[str, list[dict]]:
-        """Active patient-privacy Consents, by patient id."""
+        """Active patient-privacy Consents that can have an opinion on this principal, by
+        patient id: those whose root provision names one of its actors, or names no actor
+        (it applies to everyone). A root naming only others never applies (decision.py), so
+        leaving those out changes no decision - and the store's index on the R4 `actor`
+        parameter (Consent.provision.actor, the root) finds the rest without a scan."""
         if self._consents is None:
-            flt = {"idx.status.c": "active", "idx.scope.c": CONSENT_SCOPE}
+            actors = self.actors()
+            by_type: dict[str, list[str]] = {}
+            for ref in actors:
+                rtype, _, rid = ref.partition("/")
+                by_type.setdefault(rtype, []).append(rid)
+            mine = [{"idx.actor": {"$elemMatch": {"t": t, "i": {"$in": sorted(ids)}}}} for t, ids in sorted(by_type.items())]
+            flt = {"idx.status.c": "active", "idx.scope.c": CONSENT_SCOPE,
+                   "$or": [*mine, {"idx.actor": {"$exists": False}}]}
             by_patient: dict[str, list[dict]] = {}
             for v in self.reader.search("Consent", flt, [("_id", 1)], MAX_CONSENTS):
                 c = v.resource()

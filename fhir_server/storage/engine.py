@@ -12,7 +12,9 @@ The embedded engine is mongomock, in-process. Two things make it fit for a serve
   - filters with an equality on a search value (`idx.<code>.<field>`: a token code,
     a reference's type and id, a uri, an exact string; directly or inside `$elemMatch`,
     `$and`, or in every branch of an `$or`) take it from an inverted index of the
-    stored search values, kept by the store on every write (`Engine.note_write`).
+    stored search values, kept by the store on every write (`Engine.note_write`);
+    so does `{"idx.<code>": {"$exists": true|false}}` (documents with / without values
+    for a parameter).
   This is purely an engine speed-up; queries stay plain MongoDB queries that a real
   server serves from its indexes.
 """
@@ -35,6 +37,9 @@ class SearchValueIndex:
     def __init__(self):
         self.postings: dict[tuple, set] = defaultdict(set)
         self.keys_of: dict[str, list] = {}
+        # ids by the search codes their document has values for, for {"idx.<code>": {"$exists": ...}}
+        self.codes_of: dict[str, tuple] = {}
+        self.having: dict[str, set] = defaultdict(set)
 
     @staticmethod
     def _keys(doc: dict) -> list:
@@ -55,11 +60,17 @@ class SearchValueIndex:
                 ids.discard(rid)
                 if not ids:
                     del self.postings[key]
+        for code in self.codes_of.pop(rid, ()):
+            self.having[code].discard(rid)
         if doc is not None:
             keys = self._keys(doc)
             for key in keys:
                 self.postings[key].add(rid)
             self.keys_of[rid] = keys
+            codes = tuple(doc.get("idx") or ())
+            for code in codes:
+                self.having[code].add(rid)
+            self.codes_of[rid] = codes
 
     def _lookup(self, code: str, field: str, value) -> set | None:
         if isinstance(value, str):
@@ -90,6 +101,9 @@ class SearchValueIndex:
                     got = self._lookup(parts[1], ".".join(parts[2:]), v)
                 elif len(parts) == 2 and isinstance(v, dict) and set(v) == {"$elemMatch"}:
                     got = self._elem(parts[1], v["$elemMatch"])
+                elif len(parts) == 2 and isinstance(v, dict) and set(v) == {"$exists"} and isinstance(v["$exists"], bool):
+                    having = self.having.get(parts[1], set())
+                    got = set(having) if v["$exists"] else set(self.codes_of) - having
             if got is not None:
                 found.append(got)
         if not found:

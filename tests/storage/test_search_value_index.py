@@ -27,6 +27,10 @@ QUERIES = [
     ("Observation", "code:not=8480-6"),
     ("Observation", "code-value-quantity=http://loinc.org|8480-6$gt100"),
     ("Patient", "_has:Observation:subject:code=8480-6"),
+    ("Patient", "identifier:missing=true"),
+    ("Patient", "identifier:missing=false&gender=male"),
+    ("Observation", "subject:missing=false"),
+    ("Observation", "encounter:missing=true"),
 ]
 
 
@@ -83,6 +87,8 @@ def test_index_follows_updates_and_deletes(client, loaded):
     _assert_same(loaded)
     assert _ids(loaded, "Observation", "patient=p2", True) == ["o2"]
     assert _ids(loaded, "Patient", "identifier=100", True) == []
+    assert _ids(loaded, "Patient", "identifier:missing=true", True) == ["p1"]
+    assert _ids(loaded, "Patient", "identifier:missing=false", True) == ["p2", "p3"]
 
 
 def test_index_follows_rolled_back_transactions(client, loaded):
