@@ -300,8 +300,9 @@ def esia_emulator(host, port, client_id, client_certificate, client_kind, token_
     from .esia.stand import make_stand, serve_forever
 
     try:
-        stand = make_stand(client_id, client_kind=client_kind, token_kind=token_alg, client_certificate=client_certificate, persons_file=persons)
-    except (ValueError, OSError) as exc:
+        stand = make_stand(client_id, client_kind=client_kind, token_kind=token_alg, client_certificate=client_certificate,
+                           persons_file=persons, directory=directory)
+    except (ValueError, OSError) as exc:  # pki.PKIError is a ValueError
         raise click.UsageError(str(exc)) from None
     env = stand.write(directory, f"http://{host}:{port}")
     click.echo(f"ESIA emulator at http://{host}:{port}; start the server with its settings: set -a; . {env}; set +a", err=True)

@@ -11,6 +11,7 @@ the person, no token, code or secret is ever logged: only the endpoint's name an
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -93,12 +94,19 @@ class EsiaSignIn:
 
 
 class EsiaClient:
-    def __init__(self, config: EsiaConfig, session: requests.Session | None = None, sleep=time.sleep, clock=time.time):
+    def __init__(self, config: EsiaConfig, sleep=time.sleep, clock=time.time):
         self.config = config
-        self.http = session or requests.Session()
-        self.http.trust_env = False  # no proxies from the environment: ESIA is called directly
         self.sleep = sleep
         self.clock = clock
+        self._local = threading.local()  # one requests.Session (connection pool) per thread
+
+    @property
+    def http(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.trust_env = False  # no proxies or .netrc from the environment: ESIA is called directly
+        return session
 
     @property
     def api(self) -> protocol.Api:
@@ -151,7 +159,7 @@ class EsiaClient:
         id_claims = self._check_id_token(body.get("id_token"))
         access_claims = self._check_access_token(body.get("access_token"))
         oid = str(access_claims.get("urn:esia:sbj_id", ""))
-        if not oid or oid != str(id_claims.get("sub", "")):
+        if not oid.isdigit() or oid != str(id_claims.get("sub", "")):
             raise EsiaRefused("esia-bad-token", "the tokens name different persons")
         return id_claims, access_claims, body["access_token"]
 

@@ -70,6 +70,13 @@ class Emulator:
         with self.lock:
             self.faults[endpoint].extend(faults)
 
+    def forget_expired(self) -> None:
+        """Drop sign-ins never finished and codes past use (call with the lock held)."""
+        now = self.now()
+        for table in (self.pending, self.codes):
+            for key in [k for k, v in table.items() if v["expires"] < now - 60]:
+                del table[key]
+
     def person(self, oid: str) -> dict | None:
         return next((p for p in self.persons if p["oid"] == oid), None)
 
@@ -159,6 +166,7 @@ def create_emulator(emulator: Emulator) -> Flask:
             return back_with_error(redirect_uri, params.get("state"), *problem)
         rid = secrets.token_urlsafe(16)
         with em.lock:
+            em.forget_expired()
             em.pending[rid] = {"api": api.name, "client_id": client.client_id, "scope": params["scope"], "state": params["state"],
                                "redirect_uri": redirect_uri, "expires": em.now() + 900}
         return render_template_string(PICK_PAGE, client_id=client.client_id, scope=params["scope"], persons=em.persons, rid=rid,

@@ -20,6 +20,7 @@ import re
 from flask import current_app
 
 from consent.principal import Principal
+from profiles_ru import identifiers
 
 from ..auth.models import utcnow
 from ..auth.providers import ProviderError
@@ -28,7 +29,7 @@ from .persons import snils_digits, snils_valid
 
 log = logging.getLogger("fhir_server.esia")
 
-SNILS_SYSTEM = "urn:oid:1.2.643.100.3"
+SNILS_SYSTEM = identifiers.SYSTEMS["snils"].system  # urn:oid:1.2.643.100.3
 ESIA_OID_SYSTEM = "https://esia.gosuslugi.ru/rs/prns"  # the oid is the person's id in ESIA's /rs/prns
 PASSPORT_SYSTEM = "urn:oid:1.2.643.5.1.13.13.99.2.48.1"  # NSI 1.2.643.5.1.13.13.99.2.48 identity documents, 1 = passport of the RF
 ID_TYPE = "http://terminology.hl7.org/CodeSystem/v2-0203"

@@ -13,6 +13,8 @@ import json
 import pathlib
 import re
 
+from profiles_ru import identifiers
+
 SNILS_FORMAT = re.compile(r"^\d{3}-\d{3}-\d{3} \d{2}$")
 
 
@@ -20,21 +22,9 @@ def snils_digits(text: str | None) -> str:
     return re.sub(r"\D", "", text or "")
 
 
-def snils_check(first9: str) -> str:
-    """The two check digits of a 9-digit SNILS number."""
-    total = sum(int(d) * (9 - i) for i, d in enumerate(first9))
-    if total > 101:
-        total %= 101
-    return "00" if total in (100, 101) else f"{total:02d}"
-
-
 def snils_valid(text: str | None) -> bool:
-    digits = snils_digits(text)
-    if len(digits) != 11:
-        return False
-    if int(digits[:9]) <= 1001998:  # numbers up to 001-001-998 carry no check
-        return True
-    return snils_check(digits[:9]) == digits[9:]
+    """The check number rule of profiles_ru.identifiers (russia.md section 4)."""
+    return identifiers.check("snils", snils_digits(text)) is None
 
 
 def _person(oid, trusted, last, first, middle, birth, gender, snils, passport, policy, phone, email) -> dict:
@@ -86,6 +76,9 @@ def check_persons(persons: list) -> list[dict]:
         seen.add(p["oid"])
         if not SNILS_FORMAT.match(p["snils"]) or not snils_valid(p["snils"]):
             raise ValueError(f"person [{i}]: SNILS {p['snils']!r} is not XXX-XXX-XXX YY with a valid check number")
+        for doc in p.get("documents") or []:
+            if isinstance(doc, dict) and doc.get("type") == "MDCL_PLCY" and identifiers.check("enp", str(doc.get("number", ""))) is not None:
+                raise ValueError(f"person [{i}]: the MDCL_PLCY number is not a valid 16-digit ENP")
         if p["gender"] not in ("M", "F"):
             raise ValueError(f"person [{i}]: gender must be M or F")
         if not re.match(r"^\d{2}\.\d{2}\.\d{4}$", p["birthDate"]):

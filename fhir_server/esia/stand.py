@@ -61,17 +61,17 @@ class Stand:
         }
 
     def write(self, directory: pathlib.Path, url: str) -> pathlib.Path:
-        """Write the emulator's certificate (and the generated client key and certificate)
-        to `directory`; returns the env file that points the server at them."""
+        """Write the emulator's key and certificate (and the client's, when generated) to
+        `directory`; returns the env file that points the server at them. A later
+        `make_stand(..., directory=...)` reuses them, so a running server stays valid."""
         directory.mkdir(parents=True, exist_ok=True)
+        _write_key(directory / "esia-emulator.key.pem", self.emulator.signer)
         esia_cert = directory / "esia-emulator.cert.pem"
         esia_cert.write_text(self.emulator.signer.certificate.pem)
         lines = [f"FHIR_ESIA_URL={url}", f"FHIR_ESIA_CLIENT_ID={self.client_id}", f"FHIR_ESIA_VERIFY_CERTIFICATE={esia_cert}"]
         if self.client is not None:
             key = directory / "client.key.pem"
-            key.touch(mode=0o600, exist_ok=True)
-            os.chmod(key, 0o600)
-            key.write_text(self.client.pkcs8_pem())
+            _write_key(key, self.client)
             cert = directory / "client.cert.pem"
             cert.write_text(self.client.certificate.pem)
             lines += [f"FHIR_ESIA_KEY={key}", f"FHIR_ESIA_CERTIFICATE={cert}"]
@@ -80,10 +80,31 @@ class Stand:
         return env
 
 
-def make_stand(client_id: str, *, client_kind: str = "gost", token_kind: str = "rsa", client_certificate=None, persons_file=None) -> Stand:
-    client = None if client_certificate is not None else pki.self_signed(client_kind, client_id)
-    cert = pki.load_certificate(client_certificate) if client_certificate is not None else client.certificate
-    return Stand(client_id, client, make_emulator({client_id: cert}, persons_file=persons_file, token_kind=token_kind))
+def _write_key(path: pathlib.Path, signer: pki.Signer) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    os.chmod(path, 0o600)
+    path.write_text(signer.pkcs8_pem())
+
+
+def _reuse(directory: pathlib.Path | None, name: str, kind: str) -> pki.Signer | None:
+    """A key and certificate written before to `directory` (of the wanted kind), else None."""
+    if directory is None or not (directory / f"{name}.key.pem").is_file() or not (directory / f"{name}.cert.pem").is_file():
+        return None
+    signer = pki.load_signer(str(directory / f"{name}.key.pem"), str(directory / f"{name}.cert.pem"))
+    return signer if signer.kind == kind else None
+
+
+def make_stand(client_id: str, *, client_kind: str = "gost", token_kind: str = "rsa", client_certificate=None, persons_file=None,
+               directory: pathlib.Path | None = None) -> Stand:
+    """The emulator for one client. Keys are made now, or reused from `directory` (see Stand.write)."""
+    if client_certificate is not None:
+        client, cert = None, pki.load_certificate(client_certificate)
+    else:
+        client = _reuse(directory, "client", client_kind) or pki.self_signed(client_kind, client_id)
+        cert = client.certificate
+    emulator = make_emulator({client_id: cert}, persons_file=persons_file, token_kind=token_kind)
+    emulator.signer = _reuse(directory, "esia-emulator", token_kind) or emulator.signer
+    return Stand(client_id, client, emulator)
 
 
 def demo_settings(settings, host: str = "127.0.0.1"):

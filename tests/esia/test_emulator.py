@@ -124,3 +124,13 @@ def test_demo_starts_the_emulator_in_process():
     assert requests.get(settings.esia_url + "/public/esia.pem", timeout=5).text.startswith("-----BEGIN CERTIFICATE-----")
     untouched = Settings(demo=False)
     assert demo_settings(untouched) is untouched
+
+
+def test_stand_keys_are_reused_from_the_directory(tmp_path):
+    first = make_stand("REUSE", directory=tmp_path)
+    first.write(tmp_path, "http://127.0.0.1:8090")
+    again = make_stand("REUSE", directory=tmp_path)
+    assert again.client.certificate.der == first.client.certificate.der
+    assert again.emulator.signer.certificate.der == first.emulator.signer.certificate.der
+    other_kind = make_stand("REUSE", directory=tmp_path, client_kind="rsa")
+    assert other_kind.client.kind == "rsa"  # a key of another kind is not reused

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fhir_server.esia import pki, protocol
-from fhir_server.esia.persons import DEFAULT_PERSONS, check_persons, snils_check, snils_valid
+from fhir_server.esia.persons import DEFAULT_PERSONS, check_persons, snils_valid
 
 # GOST R 34.11-2012, example 1: M1 is the 63 ASCII digits "0123456789012...012". The
 # standard prints H(M1) most significant byte first: 00557be5...; in memory byte order (what
@@ -145,8 +145,7 @@ def test_jwt_round_trip_and_algorithm_pinning(gost, rsa):
 
 
 def test_snils_check_digits_from_russia_md():
-    assert snils_check("112233445") == "95" and snils_valid("112-233-445 95")
-    assert snils_check("174003542") == "29" and snils_valid("174-003-542 29")
+    assert snils_valid("112-233-445 95") and snils_valid("174-003-542 29")
     assert not snils_valid("112-233-445 96") and not snils_valid("112-233-445")
     assert snils_valid("001-001-998 00")  # small numbers carry no check
 
@@ -158,5 +157,8 @@ def test_default_persons_are_valid_and_bad_ones_are_refused():
     bad = dict(DEFAULT_PERSONS[0], snils="112-233-445 96")
     with pytest.raises(ValueError, match="SNILS"):
         check_persons([bad])
+    bad_policy = dict(DEFAULT_PERSONS[0], documents=[{"type": "MDCL_PLCY", "number": "5598718357093421"}])
+    with pytest.raises(ValueError, match="ENP"):
+        check_persons([bad_policy])
     with pytest.raises(ValueError, match="oid"):
         check_persons([dict(DEFAULT_PERSONS[0]), dict(DEFAULT_PERSONS[0])])
