@@ -111,7 +111,9 @@ def _token(value, ftype: str, system: str | None = None) -> list[dict]:
     if ftype == "deceased-flag":
         return [{"c": "true"}] if isinstance(value, str) else []
     if isinstance(value, str):
-        return [{"s": system, "c": value}]
+        # search.html 3.1.1.4.9: "If the underlying data type is string then the search is not
+        # case sensitive" - the value is kept case-folded, as the parser folds the search code.
+        return [{"s": system, "c": value.casefold() if ftype == "string" else value}]
     if not isinstance(value, dict):
         return []
     if ftype == "Coding":

@@ -225,13 +225,21 @@ def parse_token(name: str, raw: str, p: SearchParam, modifier: str | None):
         return "|".join(unescape(x) for x in parts)
     parts = split_unescaped(raw, "|")
     if len(parts) == 1:
-        return Token(None, unescape(raw))
+        return Token(None, _token_code(p, unescape(raw)))
     if len(parts) != 2:
         raise bad(name, raw)
     system, code = unescape(parts[0]), unescape(parts[1])
     if not system and not code:
         raise bad(name, raw)
-    return Token(system, code or None)
+    return Token(system, _token_code(p, code) or None)
+
+
+def _token_code(p: SearchParam, code: str) -> str:
+    """A token on string elements is not case sensitive (search.html 3.1.1.4.9): both the
+    stored value (index._token) and the search code are case-folded."""
+    if p.paths and all(path.type == "string" for path in p.paths):
+        return code.casefold()
+    return code
 
 
 def parse_reference(name: str, raw: str, p: SearchParam, modifier: str | None, base: str | None):

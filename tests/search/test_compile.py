@@ -353,6 +353,17 @@ class TestToken:
     def test_boolean(self):
         assert q("Patient", ("active", "true")) == {"idx.active.c": "true"}
 
+    def test_string_elements_are_not_case_sensitive(self):
+        # search.html 3.1.1.4.9: "If the underlying data type is string then the search is not
+        # case sensitive"; the index keeps such values case-folded.
+        assert q("Medication", ("lot-number", "AB-12X")) == {"idx.lot-number.c": "ab-12x"}
+        assert q("Medication", ("lot-number:not", "Ab-12x,CD")) == {
+            "$nor": [{"$or": [{"idx.lot-number.c": "ab-12x"}, {"idx.lot-number.c": "cd"}]}]
+        }
+        # codes stay case sensitive
+        assert q("Patient", ("gender", "Male")) == {"idx.gender.c": "Male"}
+        assert q("Observation", ("code", f"{LOINC}|AbC")) == em("code", {"s": LOINC, "c": "AbC"})
+
     def test_not_includes_resources_without_a_value(self):
         assert q("Patient", ("gender:not", "male")) == {"$nor": [{"idx.gender.c": "male"}]}
         assert q("Patient", ("identifier:not", "http://s|1")) == {"$nor": [em("identifier", {"s": "http://s", "c": "1"})]}

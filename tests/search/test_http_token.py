@@ -207,6 +207,19 @@ def test_deceased_boolean_token(client):
     assert ids(client, "/fhir/Patient?deceased=false") & {dead, dated} == set()
 
 
+def test_token_on_a_string_element_is_not_case_sensitive(client):
+    # search.html 3.1.1.4.9: "If the underlying data type is string then the search is not case
+    # sensitive" (Medication-lot-number is Medication.batch.lotNumber, a string); codes are.
+    lot = mk(client, {"resourceType": "Medication", "batch": {"lotNumber": "AB-12x"}})
+    other = mk(client, {"resourceType": "Medication", "batch": {"lotNumber": "CD-3"}})
+    mk(client, {"resourceType": "Medication", "status": "active"})
+    assert ids(client, "/fhir/Medication?lot-number=ab-12X") == {lot}
+    assert ids(client, "/fhir/Medication?lot-number=AB-12x,cd-3") == {lot, other}
+    assert ids(client, "/fhir/Medication?lot-number=AB-12") == set()  # a token is not a prefix
+    assert lot not in ids(client, "/fhir/Medication?lot-number:not=Ab-12X")
+    assert ids(client, "/fhir/Medication?status=ACTIVE") == set()
+
+
 @pytest.fixture
 def people(client) -> dict[str, str]:
     return _people(client)

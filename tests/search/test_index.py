@@ -144,6 +144,14 @@ class TestToken:
             {"x": "систолическое давление"},
         ]
 
+    def test_string_element_is_case_folded(self):
+        # search.html 3.1.1.4.9: "If the underlying data type is string then the search is not
+        # case sensitive" (Medication-lot-number: Medication.batch.lotNumber, a string)
+        med = {"resourceType": "Medication", "id": "m", "batch": {"lotNumber": "AB-12x"}}
+        assert idx_of(med)["idx"]["lot-number"] == [{"s": None, "c": "ab-12x"}]
+        # a code keeps its case
+        assert idx(patient(gender="male"), "gender")[0]["c"] == "male"
+
     def test_codeable_concept_text_only(self):
         out = idx_of(obs(code={"text": "АД"}))
         assert out["idx"]["code"] == [{"x": "ад"}]
