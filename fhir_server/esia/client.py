@@ -195,14 +195,19 @@ class EsiaClient:
         headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
         base = self.config.url + protocol.PERSON_PATH.format(oid=oid)
         person = self._get_json("person", base, headers)
-        parts = {name: self._get_json(name, f"{base}/{name}?embed=(elements)", headers).get("elements") or [] for name in protocol.COLLECTIONS}
+        parts = {name: self._get_json(name, f"{base}/{name}?embed=(elements)", headers, optional=True).get("elements") or []
+                 for name in protocol.COLLECTIONS}
         subject = id_claims.get("urn:esia:sbj") or {}
         trusted = (isinstance(subject, dict) and subject.get("urn:esia:sbj:is_tru") is True) or person.get("trusted") is True
         return EsiaSignIn(oid=oid, trusted=trusted, id_claims=id_claims, person=person,
                           contacts=[e for e in parts["ctts"] if isinstance(e, dict)], documents=[e for e in parts["docs"] if isinstance(e, dict)])
 
-    def _get_json(self, name: str, url: str, headers: dict) -> dict:
+    def _get_json(self, name: str, url: str, headers: dict, optional: bool = False) -> dict:
+        """The JSON answer; an optional collection the person did not share (403) is empty."""
         r = self._call(name, "GET", url, headers=headers)
+        if optional and r.status_code == 403:
+            log.info("ESIA %s: not shared (403)", name)
+            return {}
         if r.status_code != 200:
             raise EsiaRefused("esia-refused", f"{name} answered {r.status_code}")
         return _json(r)

@@ -279,3 +279,29 @@ def test_no_personal_data_codes_or_tokens_in_the_log(stand, caplog):
     assert "signed in (esia)" in ours  # the log does tell what happened
     for secret in (PETROVA, "98765432183", "987-654-321 83", "Петрова", "4510", "anna.petrova", tok["access_token"][:40], *code.values()):
         assert secret not in ours, secret
+
+
+def test_expired_esia_tokens_are_refused(stand):
+    stand.emulator.token_seconds = -120  # exp two minutes ago: beyond the 60 s leeway
+    back, _ = stand.sign_in(PETROVA)
+    assert back.status_code == 401 and "не прошёл проверку безопасности" in back.text
+
+
+def test_esia_tokens_not_yet_valid_are_refused(stand):
+    real = stand.emulator.clock
+    stand.emulator.clock = lambda: real() + 300  # ESIA's clock five minutes ahead: nbf in our future
+    back, _ = stand.sign_in(PETROVA)
+    assert back.status_code == 401 and "не прошёл проверку безопасности" in back.text
+
+
+def test_contacts_not_shared_do_not_stop_the_sign_in(stand):
+    stand.emulator.inject("ctts", 403)
+    _, tok = stand.full(PETROVA)
+    (patient,) = _patients(stand, f"{SNILS_SYSTEM}|98765432183")
+    assert "telecom" not in patient and patient["id"] == tok["patient"]
+
+
+def test_the_person_record_refused_stops_the_sign_in_without_retry(stand):
+    stand.emulator.inject("person", 403)
+    back, _ = stand.sign_in(PETROVA)
+    assert back.status_code == 401 and "Госуслуги отклонили" in back.text and stand.emulator.calls["person"] == 1
