@@ -18,6 +18,7 @@ from .conftest import (
     principal_or_error,
     public_jwks,
     rsa_key,
+    wire_fhir,
 )
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -138,3 +139,32 @@ def test_token_endpoint_url_follows_base_url(make_app, key):
     r = cc(c, assertion(key, "hospital-1", aud="https://fhir.example.ru/auth/token", jti=uuid.uuid4().hex))
     assert r.status_code == 200
     assert claims_of(r.get_json()["access_token"])["aud"] == "https://fhir.example.ru/fhir"
+
+
+def test_hospital_system_sees_what_its_organisation_is_granted(app, svc, key):
+    """A backend client acts for its Organization: it reads the data of patients whose Consents name
+    that Organization, within its scopes, and nothing of anyone else - over HTTP with a real token."""
+    from fhir_server.app import internal_client
+
+    from tests.conftest import FHIRClient
+    from tests.consent._world import build, consent, put
+
+    seed = FHIRClient(internal_client(app))
+    build(app, seed)
+    put(seed, {"resourceType": "Organization", "id": "org-1", "name": "ГБУЗ Больница №1"})
+    put(seed, consent("c-pa", "pa", actor="Organization/org-1"))
+    put(seed, consent("c-pb", "pb", actor="Organization/org-2"))
+    wire_fhir(app)  # build() switched the app to the open principal for its writes
+    add_backend_client(svc, key)
+    api = app.test_client()
+    tok = cc(api, assertion(key, "hospital-1"), scope="system/*.rs").get_json()["access_token"]
+    auth = {"Authorization": f"Bearer {tok}"}
+    r = api.get("/fhir/Observation?_count=50", headers=auth)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    ids = {e["resource"]["id"] for e in r.get_json()["entry"]}
+    assert ids == {"obs-pa-0", "obs-pa-1", "obs-pa-2"} and r.get_json()["total"] == 3
+    assert api.get("/fhir/Patient/pb", headers=auth).status_code == 404
+    assert api.get("/fhir/Organization/org-1", headers=auth).status_code == 200  # directory data
+    # Its scopes are read-only: a write is refused before any Consent is looked at.
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Patient/pa"}}
+    assert api.post("/fhir/Observation", json=obs, headers={**auth, "Content-Type": "application/fhir+json"}).status_code == 403
