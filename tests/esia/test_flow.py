@@ -305,3 +305,14 @@ def test_the_person_record_refused_stops_the_sign_in_without_retry(stand):
     stand.emulator.inject("person", 403)
     back, _ = stand.sign_in(PETROVA)
     assert back.status_code == 401 and "Госуслуги отклонили" in back.text and stand.emulator.calls["person"] == 1
+
+
+def test_a_state_is_used_once_even_when_the_sign_in_failed(stand):
+    from .conftest import pkce_pair
+
+    stand.emulator.inject("te", 500, 500, 500)
+    callback = stand.pick(stand.to_esia(pkce_pair()[1]), PETROVA).headers["Location"]
+    assert stand.browser.get(callback, allow_redirects=False, timeout=10).status_code == 503
+    again = stand.browser.get(callback, allow_redirects=False, timeout=10)
+    assert again.status_code == 401 and "Не удалось сопоставить" in again.text
+    assert stand.emulator.calls["te"] == 3  # the second try never reached ESIA
