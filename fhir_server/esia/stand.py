@@ -113,7 +113,12 @@ def demo_settings(settings, host: str = "127.0.0.1"):
     if not settings.demo or settings.esia_url or not settings.esia_emulator_port or settings.auth != "smart":
         return settings
     stand = make_stand(DEMO_CLIENT_ID)
-    _, url = run_in_thread(create_emulator(stand.emulator), host, settings.esia_emulator_port)
+    try:
+        _, url = run_in_thread(create_emulator(stand.emulator), host, settings.esia_emulator_port)
+    except (OSError, SystemExit):  # the port is taken (werkzeug exits on EADDRINUSE): the demo runs on without ESIA
+        print(f"\nGosuslugi sign-in is off: the ESIA emulator cannot listen on port {settings.esia_emulator_port}; "
+              "set FHIR_ESIA_EMULATOR_PORT to a free port\n", file=sys.stderr, flush=True)
+        return settings
     # Printed, not logged, like the demo accounts: the console of `make run` is where a developer looks.
     people = ", ".join(f"{p['lastName']} {p['firstName']} ({'подтверждённая' if p.get('trusted') else 'неподтверждённая'})"
                        for p in stand.emulator.persons)

@@ -134,3 +134,12 @@ def test_stand_keys_are_reused_from_the_directory(tmp_path):
     assert again.emulator.signer.certificate.der == first.emulator.signer.certificate.der
     other_kind = make_stand("REUSE", directory=tmp_path, client_kind="rsa")
     assert other_kind.client.kind == "rsa"  # a key of another kind is not reused
+
+
+def test_demo_runs_on_without_esia_when_the_emulator_port_is_taken(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        settings = Settings(demo=True, auth="smart", esia_emulator_port=s.getsockname()[1])
+        assert demo_settings(settings) is settings
+    assert "FHIR_ESIA_EMULATOR_PORT" in capsys.readouterr().err
