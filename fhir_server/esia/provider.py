@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-
 from urllib.parse import urlencode
 
 from flask import current_app, redirect, session

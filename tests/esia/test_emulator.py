@@ -44,7 +44,7 @@ def _ac(url, params):
 
 
 def test_authorization_request_checks(esia, keys):
-    emulator, url = esia
+    _, url = esia
     signer = keys["gost"]
     assert _ac(url, _ac_params(signer)).status_code == 200  # the person picker
     cases = {
