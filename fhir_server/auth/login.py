@@ -135,7 +135,6 @@ _CONTEXTS = {
     "system": ("all", "все"),
 }
 
-
 # Gosuslugi (ESIA) sign-in (fhir_server.esia): errors of the callback, and the notice an
 # account ESIA does not report as confirmed sees on every page (NOTICES, shown by _BASE).
 _ESIA_TEXTS = {

@@ -61,6 +61,7 @@ class ProviderRegistry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._providers
+
     def scope_ceiling(self, account) -> tuple[str, ...] | None:
         """The most `account` may be granted, as the providers limit it (None: no limit)."""
         ceilings = [c for p in self if (c := getattr(p, "scope_ceiling", lambda a: None)(account)) is not None]
