@@ -16,6 +16,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from fhir_server.search import compile as search_compile
+
 from ._data import ids, mk, obs, patient, private_client
 
 BIRTH = {
@@ -218,6 +220,25 @@ def test_last_updated(client):
     assert q(f"gt{tb}") == {A}
     assert q(f"eq{a2['meta']['lastUpdated']}") == {A}
     assert q(ta) == set()
+
+
+def test_last_updated_ap_with_a_pinned_clock(client, monkeypatch):
+    # `ap` widens the search range by 10% of its distance from now (the search clock, pinned
+    # here). The stored instant T is the range [T, T + 1 ms).
+    a = client.create(patient("Первый"))
+    t = _instant(a["meta"]["lastUpdated"])
+    q = lambda v: ids(client, f"/fhir/Patient?_lastUpdated={v}")  # noqa: E731
+    ms = lambda n: _fmt(t + timedelta(milliseconds=n))  # noqa: E731
+    monkeypatch.setattr(search_compile, "clock", lambda: t + timedelta(milliseconds=6))
+    # [T+1, T+2) is 5 ms from now: widened by 0.5 ms to [T+0.5, T+2.5), which [T, T+1) overlaps
+    assert q(f"ap{ms(1)}") == {a["id"]}
+    # [T+2, T+3) is 4 ms from now: widened by 0.4 ms to [T+1.6, T+3.4), which it does not
+    assert q(f"ap{ms(2)}") == set()
+    monkeypatch.setattr(search_compile, "clock", lambda: t + timedelta(milliseconds=101))
+    # [T+10, T+11) is 91 ms from now: widened by 9.1 ms down to T+0.9, inside [T, T+1)
+    assert q(f"ap{ms(10)}") == {a["id"]}
+    # [T+11, T+12): widened by 9 ms down to T+2
+    assert q(f"ap{ms(11)}") == set()
 
 
 @pytest.fixture(scope="module")
