@@ -17,12 +17,18 @@ FALSE, and a scope's `?param=value` restriction is ANDed in.
 
 Types outside the Patient compartment that are not "directory" types (Binary, Bundle,
 Basic-like containers of anything) are visible to admins only: deny by default.
-Decisions are computed per request at most (a revoked Consent is never honoured on
-the next request).
+Decisions are never stale: a revoked Consent is not honoured on the very next request.
+What a decision is made of - the asker's actors (PractitionerRole, CareTeam), the Consents
+that can apply to them, the filter they compile to - is memoised across requests only
+under the store's generation counters of Consent, PractitionerRole and CareTeam (moved by
+every write of those types, inside its atomic unit: WATCHED) and, for compiled filters,
+only until the next period boundary of those Consents (a start or an end), so an expiry
+takes effect at its instant with no job running.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import datetime
 
@@ -49,6 +55,9 @@ STAFF_TYPES = frozenset(("Patient", "Appointment", "AppointmentResponse", "Sched
 PATIENT_ONLY = frozenset(("AuditEvent",))
 CONSENT_SCOPE = "patient-privacy"
 MAX_CONSENTS = 100_000
+# The types a decision is made of: the store counts their writes (ResourceStore.watch).
+WATCHED = ("Consent", "PractitionerRole", "CareTeam")
+MEMO_ENTRIES = 20_000
 
 
 def patient_compartment_types() -> frozenset[str]:
@@ -70,14 +79,57 @@ def compartment(rtype: str, ids: list[str], id_field: str = "_id") -> dict:
     return d.f_or(*alts)
 
 
+def _boundaries(consents: dict[str, list[dict]]) -> list[datetime]:
+    """Every instant at which a provision of these Consents starts or stops applying."""
+    out = set()
+
+    def walk(prov: dict) -> None:
+        period = prov.get("period") or {}
+        if period.get("start"):
+            out.add(fhirtime.parse_range(period["start"])[0])
+        if period.get("end"):
+            out.add(fhirtime.parse_range(period["end"])[1])
+        for child in prov.get("provision", []):
+            walk(child)
+
+    for group in consents.values():
+        for c in group:
+            walk(c.get("provision") or {})
+    return sorted(out)
+
+
 class Policy:
-    def __init__(self, principal: Principal, reader, now: datetime | None = None):
+    def __init__(self, principal: Principal, reader, now: datetime | None = None, memo: dict | None = None):
         self.principal = principal
         self.reader = reader  # an unguarded reader: the policy's own look-ups see everything
         self.now = now or fhirtime.now()
+        self.memo = memo  # the store's cross-request memo (ResourceStore.memo), or None
         self._cache: dict = {}
         self._consents: dict[str, list[dict]] | None = None
         self._actors: frozenset[str] | None = None
+        self._generation: tuple | None = None
+
+    # -- memo across requests, never stale ----------------------------------------------------
+    def _remember(self, key, compute, until=None):
+        """compute(), or its value from an earlier request when no watched type has been
+        written since and `until()` (the instant it stops being valid) is still ahead."""
+        if self.memo is None:
+            return compute()
+        if self._generation is None:
+            self._generation = self.reader.generations(WATCHED)
+        hit = self.memo.get(key)
+        if hit is not None and hit[0] == self._generation and (hit[1] is None or self.now < hit[1]):
+            return hit[2]
+        value = compute()
+        if len(self.memo) >= MEMO_ENTRIES:
+            self.memo.clear()
+        self.memo[key] = (self._generation, until() if until else None, value)
+        return value
+
+    def _valid_until(self) -> datetime | None:
+        """The first period boundary of the relevant Consents after now (None: never)."""
+        bounds = self._remember(("bounds", self.actors()), lambda: _boundaries(self.consents()))
+        return next((b for b in bounds if b > self.now), None)
 
     @property
     def unrestricted(self) -> bool:
@@ -105,19 +157,22 @@ class Policy:
     def actors(self) -> frozenset[str]:
         """References that name this principal in a Consent's provision.actor."""
         if self._actors is None:
-            p = self.principal
-            refs = {p.fhir_user} if p.fhir_user else set()
-            if p.fhir_user and p.fhir_user.startswith("Practitioner/"):
-                pid = p.fhir_user.split("/", 1)[1]
-                for role in self.reader.search("PractitionerRole", {"idx.practitioner": {"$elemMatch": {"t": "Practitioner", "i": pid}}}, [("_id", 1)], 1000):
-                    refs.add(f"PractitionerRole/{role.id}")
-                    org = (role.resource().get("organization") or {}).get("reference")
-                    if org:
-                        refs.add(org)
-                for team in self.reader.search("CareTeam", {"idx.participant": {"$elemMatch": {"t": "Practitioner", "i": pid}}}, [("_id", 1)], 1000):
-                    refs.add(f"CareTeam/{team.id}")
-            self._actors = frozenset(r for r in refs if r)
+            self._actors = self._remember(("actors", self.principal.fhir_user), self._find_actors)
         return self._actors
+
+    def _find_actors(self) -> frozenset[str]:
+        p = self.principal
+        refs = {p.fhir_user} if p.fhir_user else set()
+        if p.fhir_user and p.fhir_user.startswith("Practitioner/"):
+            pid = p.fhir_user.split("/", 1)[1]
+            for role in self.reader.search("PractitionerRole", {"idx.practitioner": {"$elemMatch": {"t": "Practitioner", "i": pid}}}, [("_id", 1)], 1000):
+                refs.add(f"PractitionerRole/{role.id}")
+                org = (role.resource().get("organization") or {}).get("reference")
+                if org:
+                    refs.add(org)
+            for team in self.reader.search("CareTeam", {"idx.participant": {"$elemMatch": {"t": "Practitioner", "i": pid}}}, [("_id", 1)], 1000):
+                refs.add(f"CareTeam/{team.id}")
+        return frozenset(r for r in refs if r)
 
     def consents(self) -> dict[str, list[dict]]:
         """Active patient-privacy Consents that can have an opinion on this principal, by
@@ -127,27 +182,34 @@ class Policy:
         parameter (Consent.provision.actor, the root) finds the rest without a scan."""
         if self._consents is None:
             actors = self.actors()
-            by_type: dict[str, list[str]] = {}
-            for ref in actors:
-                rtype, _, rid = ref.partition("/")
-                by_type.setdefault(rtype, []).append(rid)
-            mine = [{"idx.actor": {"$elemMatch": {"t": t, "i": {"$in": sorted(ids)}}}} for t, ids in sorted(by_type.items())]
-            flt = {"idx.status.c": "active", "idx.scope.c": CONSENT_SCOPE,
-                   "$or": [*mine, {"idx.actor": {"$exists": False}}]}
-            by_patient: dict[str, list[dict]] = {}
-            for v in self.reader.search("Consent", flt, [("_id", 1)], MAX_CONSENTS):
-                c = v.resource()
-                ref = (c.get("patient") or {}).get("reference", "")
-                if ref.startswith("Patient/"):
-                    by_patient.setdefault(ref.split("/", 1)[1], []).append(c)
-            self._consents = by_patient
+            self._consents = self._remember(("consents", actors), lambda: self._find_consents(actors))
         return self._consents
+
+    def _find_consents(self, actors: frozenset[str]) -> dict[str, list[dict]]:
+        by_type: dict[str, list[str]] = {}
+        for ref in actors:
+            rtype, _, rid = ref.partition("/")
+            by_type.setdefault(rtype, []).append(rid)
+        mine = [{"idx.actor": {"$elemMatch": {"t": t, "i": {"$in": sorted(ids)}}}} for t, ids in sorted(by_type.items())]
+        flt = {"idx.status.c": "active", "idx.scope.c": CONSENT_SCOPE, "$or": [*mine, {"idx.actor": {"$exists": False}}]}
+        by_patient: dict[str, list[dict]] = {}
+        for v in self.reader.search("Consent", flt, [("_id", 1)], MAX_CONSENTS):
+            c = v.resource()
+            ref = (c.get("patient") or {}).get("reference", "")
+            if ref.startswith("Patient/"):
+                by_patient.setdefault(ref.split("/", 1)[1], []).append(c)
+        return by_patient
 
     def granted(self, rtype: str, action: str = "access", id_field: str = "_id") -> dict:
         """Resources of rtype that active Consents grant this principal for `action`."""
         actors = self.actors()
         if not actors:
             return d.FALSE
+        flt = self._remember(("granted", actors, rtype, action, id_field),
+                             lambda: self._compile_grants(actors, rtype, action, id_field), until=self._valid_until)
+        return copy.deepcopy(flt) if self.memo is not None else flt  # callers may build on it
+
+    def _compile_grants(self, actors: frozenset[str], rtype: str, action: str, id_field: str) -> dict:
         groups: dict[str, tuple[dict, list[str]]] = {}
         for pid, consents in self.consents().items():
             perms, denies = [], []

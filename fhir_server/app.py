@@ -7,6 +7,7 @@ import logging
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from consent.policy import WATCHED
 from consent.principal import OPEN, Principal
 from resources import registry
 
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None, store=None) -> Flask:
     app.config["FHIR_PREFIX"] = "/fhir"
     # Werkzeug enforces the limit while reading bodies without Content-Length too.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.config["FHIR_STORE"] = store or open_store(settings, registry.supported_types())
+    app.config["FHIR_STORE"] = store = store or open_store(settings, registry.supported_types())
+    store.watch(*WATCHED)  # what access decisions are made of (consent.policy)
     # Who is asking: the SMART bearer-token check (fhir_server.auth), or OPEN with FHIR_AUTH=off.
     app.config["FHIR_AUTHENTICATOR"] = _authenticator(settings)
     app.register_blueprint(rest.bp, url_prefix="/fhir")

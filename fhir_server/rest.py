@@ -95,7 +95,7 @@ def _ctx(path: str) -> Ctx:
     store = app.config["FHIR_STORE"]
     principal = _principal(path)
     g.fhir_principal = principal
-    policy = Policy(principal, store.reader())
+    policy = Policy(principal, store.reader(), memo=store.memo)
     return Ctx(store, app.config["FHIR_SETTINGS"], _base_url(), g.fhir_lang, policy=policy)
 
 

@@ -33,6 +33,8 @@ from ..errors import FHIRError
 from .engine import Engine
 
 HISTORY = "history"
+# One counter per watched resource type, moved by every write of that type inside its atomic unit.
+GENERATIONS = "generations"
 
 
 class ConcurrentWrite(Exception):
@@ -117,11 +119,17 @@ _clock = _Clock()
 class Unit:
     """One atomic unit of work (see module docstring)."""
 
-    def __init__(self, engine: Engine, session=None, undo: list | None = None):
+    def __init__(self, engine: Engine, session=None, undo: list | None = None, watched: frozenset = frozenset()):
         self.engine = engine
         self.db = engine.db
         self.session = session
         self.undo = undo
+        self.watched = watched
+
+    def generations(self, types) -> tuple[int, ...]:
+        """The write counters of `types` (0 for a type never written since it was watched)."""
+        found = {d["_id"]: d["n"] for d in self.db[GENERATIONS].find({"_id": {"$in": list(types)}}, session=self.session)}
+        return tuple(found.get(t, 0) for t in types)
 
     def current(self, rtype: str, rid: str) -> Version | None:
         """The current version with its full stored document (for compare-and-set and undo)."""
@@ -247,6 +255,9 @@ class Unit:
         if prev is not None:
             hist.update_one({"_id": f"{key}/{prev.version}"}, {"$set": {"e": ts}}, session=self.session)
             self._log(hist.update_one, {"_id": f"{key}/{prev.version}"}, {"$set": {"e": None}})
+        if rtype in self.watched:
+            # Not undone on rollback: a counter that moved for nothing only costs a recomputation.
+            self.db[GENERATIONS].update_one({"_id": rtype}, {"$inc": {"n": 1}}, upsert=True, session=self.session)
         return Version(rtype, rid, version, ts, resource is None, raw, method, doc)
 
     # -- hash chains (the audit trail) ------------------------------------------------
@@ -287,6 +298,14 @@ class ResourceStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.db = engine.db
+        # Types whose writes move a generation counter (watch()), and a process-local memo for
+        # the layers above, whose entries they validate against those counters.
+        self.watched: frozenset[str] = frozenset()
+        self.memo: dict = {}
+
+    def watch(self, *types: str) -> None:
+        """Count the writes of `types` (Unit.generations), for caches that must never be stale."""
+        self.watched = self.watched | frozenset(types)
 
     # -- setup ---------------------------------------------------------------------
     def ensure_indexes(self, resource_types) -> None:
@@ -323,9 +342,9 @@ class ResourceStore:
         eng = self.engine
         if eng.transactions:
             with eng.client.start_session() as session:
-                return session.with_transaction(lambda s: fn(Unit(eng, session=s)))
+                return session.with_transaction(lambda s: fn(Unit(eng, session=s, watched=self.watched)))
         with eng.lock if eng.lock is not None else contextlib.nullcontext():
-            unit = Unit(eng, undo=[])
+            unit = Unit(eng, undo=[], watched=self.watched)
             try:
                 return fn(unit)
             except BaseException:

@@ -225,3 +225,72 @@ def test_audit_events_cannot_be_written_through_the_api(world, client):
     ev = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2024-01-01T00:00:00Z",
           "agent": [{"requestor": True}], "source": {"observer": {"display": "x"}}}
     assert client.post("/fhir/AuditEvent", ev).status_code == 405
+
+
+def test_an_expiry_takes_effect_at_its_instant_with_warm_decisions(world, client):
+    """Decisions are memoised across requests, but only until the next period boundary: a
+    Consent that ends (or starts) stops (or starts) granting at that instant, no write needed."""
+    from datetime import timedelta
+
+    from freezegun import freeze_time
+
+    # In the past: the store's clock never goes back, so nothing written here is dated ahead.
+    with freeze_time("2020-03-01T10:00:00Z") as clock:
+        as_(world, OPEN)
+        put(client, consent("c-pa", "pa", period={"start": "2020-03-01T09:00:00Z", "end": "2020-03-01T10:05:00Z"}))
+        put(client, consent("c-pb", "pb", period={"start": "2020-03-01T10:07:00Z"}))
+        as_(world, doctor(1))
+        for _ in range(3):  # warm
+            assert client.get("/fhir/Observation/obs-pa-0").status_code == 200
+            assert client.get("/fhir/Observation/obs-pb-0").status_code == 404
+        clock.tick(timedelta(minutes=4, seconds=59))
+        assert client.get("/fhir/Observation/obs-pa-0").status_code == 200
+        clock.tick(timedelta(seconds=2))
+        assert client.get("/fhir/Observation/obs-pa-0").status_code == 404
+        assert client.get("/fhir/Observation?_summary=count").get_json()["total"] == 0
+        clock.tick(timedelta(minutes=2))
+        assert client.get("/fhir/Observation/obs-pb-0").status_code == 200
+        assert client.get("/fhir/Observation?_summary=count").get_json()["total"] == 3
+
+
+def test_a_new_or_removed_role_changes_the_next_decision(world, client):
+    """Who the asker is (their PractitionerRoles and CareTeams) is part of the memo's key."""
+    as_(world, OPEN)
+    put(client, consent("c-pb", "pb", actor="Organization/org1"))
+    as_(world, doctor(1))
+    assert client.get("/fhir/Observation/obs-pb-0").status_code == 404
+    as_(world, OPEN)
+    put(client, {"resourceType": "PractitionerRole", "id": "role-dr1", "practitioner": {"reference": "Practitioner/dr1"},
+                 "organization": {"reference": "Organization/org1"}})
+    as_(world, doctor(1))
+    assert client.get("/fhir/Observation/obs-pb-0").status_code == 200
+    as_(world, OPEN)
+    assert client.delete("/fhir/PractitionerRole/role-dr1").status_code == 200
+    as_(world, doctor(1))
+    assert client.get("/fhir/Observation/obs-pb-0").status_code == 404
+    as_(world, OPEN)
+    put(client, {"resourceType": "CareTeam", "id": "team", "participant": [{"member": {"reference": "Practitioner/dr1"}}]})
+    put(client, consent("c-pb", "pb", actor="CareTeam/team"))
+    as_(world, doctor(1))
+    assert client.get("/fhir/Observation/obs-pb-0").status_code == 200
+
+
+def test_a_rolled_back_consent_write_grants_nothing(world, client, app):
+    """A transaction that writes a Consent and then fails leaves no grant, memo or not."""
+    as_(world, doctor(1))
+    assert client.get("/fhir/Observation/obs-pb-0").status_code == 404
+    as_(world, OPEN)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": consent("c-pb", "pb"), "request": {"method": "PUT", "url": "Consent/c-pb"}},
+        {"resource": {"resourceType": "Patient", "id": "pb"}, "request": {"method": "PUT", "url": "Patient/pb", "ifMatch": 'W/"9"'}},
+    ]}
+    assert client.post("/fhir", bundle).status_code == 412
+    as_(world, doctor(1))
+    assert client.get("/fhir/Observation/obs-pb-0").status_code == 404
+    store = app.config["FHIR_STORE"]
+    before = store.reader().generations(("Consent",))
+    as_(world, OPEN)
+    put(client, consent("c-pb", "pb"))
+    assert store.reader().generations(("Consent",))[0] > before[0]
+    as_(world, doctor(1))
+    assert client.get("/fhir/Observation/obs-pb-0").status_code == 200
