@@ -79,8 +79,12 @@ class EsiaProvider:
     def hop(self, request):
         """The browser came back from ESIA without our session (the session cookie is
         SameSite=Strict, and this is a cross-site navigation): answer a page that re-enters
-        the same URL from our own site, with which the cookie is sent. None: go on."""
-        if session or request.args.get("hop") == "1" or not request.args.get("state"):  # a session came: no hop
+        the same URL from our own site, with which the cookie is sent. None: go on.
+
+        Browsers that send `Sec-Fetch-Site: cross-site` are reloaded before this by
+        auth.sessions.bounce_cross_site_callback (marked `_same_site=1`); this is for those
+        that send no Fetch Metadata, and never hops a request either mechanism already made."""
+        if session or not request.args.get("state") or request.args.get("hop") == "1" or request.args.get("_same_site"):
             return None
         args = request.args.to_dict()
         args["hop"] = "1"

@@ -316,3 +316,16 @@ def test_a_state_is_used_once_even_when_the_sign_in_failed(stand):
     again = stand.browser.get(callback, allow_redirects=False, timeout=10)
     assert again.status_code == 401 and "Не удалось сопоставить" in again.text
     assert stand.emulator.calls["te"] == 3  # the second try never reached ESIA
+
+
+def test_a_browser_sending_fetch_metadata_is_reloaded_once_by_the_session_layer(stand):
+    from .conftest import pkce_pair
+
+    callback = stand.pick(stand.to_esia(pkce_pair()[1]), PETROVA).headers["Location"]
+    cookies = stand.browser.cookies.copy()
+    stand.browser.cookies.clear()
+    bounce = stand.browser.get(callback, headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False, timeout=10)
+    assert bounce.status_code == 200 and "_same_site=1" in bounce.text and "hop=1" not in bounce.text
+    stand.browser.cookies.update(cookies)
+    r = stand.browser.get(callback + "&_same_site=1", headers={"Sec-Fetch-Site": "same-origin"}, allow_redirects=False, timeout=10)
+    assert r.status_code == 302 and "/auth/authorize?" in r.headers["Location"]
