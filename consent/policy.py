@@ -28,7 +28,6 @@ takes effect at its instant with no job running.
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime
 
@@ -205,9 +204,9 @@ class Policy:
         actors = self.actors()
         if not actors:
             return d.FALSE
-        flt = self._remember(("granted", actors, rtype, action, id_field),
-                             lambda: self._compile_grants(actors, rtype, action, id_field), until=self._valid_until)
-        return copy.deepcopy(flt) if self.memo is not None else flt  # callers may build on it
+        # Shared across requests: filters are only ever composed (decision.f_and, f_or), never changed.
+        return self._remember(("granted", actors, rtype, action, id_field),
+                              lambda: self._compile_grants(actors, rtype, action, id_field), until=self._valid_until)
 
     def _compile_grants(self, actors: frozenset[str], rtype: str, action: str, id_field: str) -> dict:
         groups: dict[str, tuple[dict, list[str]]] = {}
