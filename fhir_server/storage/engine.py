@@ -82,16 +82,24 @@ class SearchValueIndex:
             return out
         return None
 
+    # Once the candidates are this few, further clauses are not looked up: the full filter is
+    # applied to each candidate anyway, so a superset is as good and cheaper than intersecting
+    # with, say, an access filter's $in over thousands of patients.
+    FEW = 32
+
     def candidates(self, flt) -> set | None:
         """A superset of the ids matching `flt`, or None when no clause narrows it."""
         if not isinstance(flt, dict):
             return None
-        found: list[set] = []
-        for k, v in flt.items():
+        # Plain clauses first: they are cheap and usually narrow; $and/$or after, if still needed.
+        items = sorted(flt.items(), key=lambda kv: kv[0] in ("$and", "$or"))
+        best: set | None = None
+        for k, v in items:
+            if best is not None and len(best) <= self.FEW:
+                break
             got = None
             if k == "$and" and isinstance(v, list):
-                subs = [c for c in (self.candidates(x) for x in v) if c is not None]
-                got = set.intersection(*subs) if subs else None
+                got = self._all_of(v, best)
             elif k == "$or" and isinstance(v, list) and v:
                 subs = [self.candidates(x) for x in v]
                 got = set().union(*subs) if all(c is not None for c in subs) else None
@@ -105,10 +113,17 @@ class SearchValueIndex:
                     having = self.having.get(parts[1], set())
                     got = set(having) if v["$exists"] else set(self.codes_of) - having
             if got is not None:
-                found.append(got)
-        if not found:
-            return None
-        return set.intersection(*found) if len(found) > 1 else found[0]
+                best = got if best is None else best & got
+        return best
+
+    def _all_of(self, subs: list, best: set | None) -> set | None:
+        for x in sorted(subs, key=lambda x: isinstance(x, dict) and any(k in ("$and", "$or") for k in x)):
+            if best is not None and len(best) <= self.FEW:
+                break
+            got = self.candidates(x)
+            if got is not None:
+                best = got if best is None else best & got
+        return best
 
     def _elem(self, code: str, pred) -> set | None:
         if not isinstance(pred, dict):
