@@ -72,7 +72,7 @@ def demo_resources() -> list[dict]:
             "resourceType": "Patient",
             "id": "demo-patient-1",
             "active": True,
-            "identifier": [{"system": SNILS, "value": "08765432136"}],
+            "identifier": [{"system": SNILS, "value": "08765432102"}],
             "name": [{"use": "official", "family": "Иванов", "given": ["Иван", "Иванович"], "text": "Иванов Иван Иванович"}],
             "gender": "male",
             "birthDate": "1961-03-12",

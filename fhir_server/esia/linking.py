@@ -124,6 +124,12 @@ class Linker:
             log.info("ESIA sign-in refused: the person's SNILS fails its check digits")
             raise ProviderError("esia-bad-person")
         account = self.records.account_by_login(esia_login(s.oid))
+        if account is not None and account.fhir_user is None and s.trusted:
+            # Signed in before unconfirmed, with a SNILS that named someone's card: now ESIA vouches for it.
+            role, fhir_user = self._match(s, snils)
+            self.records.set_account_fields(account.id, role=role, fhir_user=fhir_user)
+            account = self.records.account(account.id)
+            log.info("ESIA person now confirmed: account %s linked (%s)", account.id, role)
         if account is None:
             role, fhir_user = self._match(s, snils)
             name = " ".join(x for x in (s.person.get("lastName"), s.person.get("firstName"), s.person.get("middleName")) if x) or None
@@ -137,17 +143,23 @@ class Linker:
         self._remember(account.id, s.oid, s.trusted)
         return account
 
-    def _match(self, s: EsiaSignIn, snils: str) -> tuple[str, str]:
+    def _match(self, s: EsiaSignIn, snils: str) -> tuple[str, str | None]:
+        """(role, fhirUser) of a first sign-in. ESIA vouches for the SNILS of a confirmed
+        account only: an unconfirmed one whose SNILS names an existing Practitioner or Patient
+        gets an account linked to no one (fhirUser None) until it signs in confirmed. The
+        ESIA oid is ESIA's own account id, so a card already carrying it is the person's."""
         client = self._client()
         if snils:
             doctors = self._search(client, "Practitioner", f"{SNILS_SYSTEM}|{snils}")
             if len(doctors) > 1:
                 raise ProviderError("esia-ambiguous")
             if doctors:
-                return "practitioner", f"Practitioner/{doctors[0]['id']}"
+                return "practitioner", f"Practitioner/{doctors[0]['id']}" if s.trusted else None
         found = self._search(client, "Patient", f"{ESIA_OID_SYSTEM}|{s.oid}")
         if not found and snils:
             found = self._search(client, "Patient", f"{SNILS_SYSTEM}|{snils}")
+            if found and not s.trusted:
+                return "patient", None
         if len(found) > 1:
             raise ProviderError("esia-ambiguous")
         if found:

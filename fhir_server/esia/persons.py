@@ -41,7 +41,7 @@ def _person(oid, trusted, last, first, middle, birth, gender, snils, passport, p
 
 
 # Fictional people; SNILS valid by the check digit, ENPs valid by Luhn. Смирнова and Кузнецов have
-# the SNILS of the demo card's practitioners.
+# the SNILS of the demo card's practitioners, Иванов that of its patient (and the demo OMS policy).
 DEFAULT_PERSONS = (
     _person("1000299654", True, "Петрова", "Анна", "Сергеевна", "23.07.1985", "F", "987-654-321 83",
             ("4510", "123456", "14.08.2005", "770-001", "ОВД района Хамовники г. Москвы"), "5598718357093420",
@@ -55,6 +55,9 @@ DEFAULT_PERSONS = (
     _person("1000299657", True, "Кузнецов", "Андрей", "Павлович", "19.01.1980", "M", "123-456-789 64",
             ("4503", "333444", "01.03.2001", "770-004", "ОВД района Басманный г. Москвы"), None,
             "+7(926)4445566", "a.kuznetsov@example.ru"),
+    _person("1000299658", True, "Иванов", "Иван", "Иванович", "12.03.1961", "M", "087-654-321 02",
+            ("4507", "555666", "15.04.2006", "770-005", "ОВД района Тверской г. Москвы"), "7700000000000016",
+            "+7(900)0000000", "i.ivanov@example.ru"),
 )
 
 _REQUIRED = ("oid", "lastName", "firstName", "birthDate", "gender", "snils")

@@ -329,3 +329,25 @@ def test_a_browser_sending_fetch_metadata_is_reloaded_once_by_the_session_layer(
     stand.browser.cookies.update(cookies)
     r = stand.browser.get(callback + "&_same_site=1", headers={"Sec-Fetch-Site": "same-origin"}, allow_redirects=False, timeout=10)
     assert r.status_code == 302 and "/auth/authorize?" in r.headers["Location"]
+
+
+def test_an_unconfirmed_account_is_not_linked_to_a_card_by_its_snils(stand):
+    """ESIA vouches for the SNILS of a confirmed account only: an unconfirmed one whose SNILS is on
+    an existing card gets no access to that card (nor a second card) until it signs in confirmed."""
+    r = stand.admin().post("/fhir/Patient", json={"resourceType": "Patient", "name": [{"family": "Настоящий"}],
+                                                  "identifier": [{"system": SNILS_SYSTEM, "value": "17400354229"}]}, headers=FHIR_JSON)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    card = r.get_json()["id"]
+    page, tok = stand.full(SIDOROV)
+    assert 'data-notice="esia-unconfirmed"' in page.text
+    assert "patient" not in tok
+    assert stand.fhir(f"Patient/{card}", tok["access_token"]).status_code in (403, 404)
+    assert "Настоящий" not in stand.fhir("Patient", tok["access_token"]).text
+    found = stand.admin().get("/fhir/Patient", query_string={"identifier": f"{SNILS_SYSTEM}|17400354229"}, headers=FHIR_JSON).get_json()
+    assert found["total"] == 1  # no second card was made
+    # Confirmed in ESIA later: the same account is now linked to that card.
+    next(p for p in stand.emulator.persons if p["oid"] == SIDOROV)["trusted"] = True
+    stand.browser.cookies.clear()
+    page, tok = stand.full(SIDOROV)
+    assert tok["patient"] == card
+    assert stand.fhir(f"Patient/{card}", tok["access_token"]).json()["name"][0]["family"] == "Настоящий"
