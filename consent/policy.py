@@ -223,16 +223,19 @@ class Policy:
             groups.setdefault(key, (allowed, []))[1].append(pid)
         return d.f_or(*(d.f_and(compartment(rtype, ids, id_field), allowed) for allowed, ids in groups.values()))
 
-    def break_glass_patients(self) -> set[str]:
+    def break_glass_patients(self) -> frozenset[str]:
         """Patients ("Patient/x") this principal reaches through an active emergency grant."""
-        out = set()
         actors = self.actors()
+        return self._remember(("break-glass", actors), lambda: self._find_break_glass(actors), until=self._valid_until)
+
+    def _find_break_glass(self, actors: frozenset[str]) -> frozenset[str]:
+        out = set()
         for pid, consents in self.consents().items():
             for c in consents:
                 labels = {(x.get("system"), x.get("code")) for x in (c.get("meta") or {}).get("security", [])}
                 if ("http://terminology.hl7.org/CodeSystem/v3-ActReason", "BTG") in labels and d.applies(c.get("provision") or {}, actors, "access", self.now, root=True):
                     out.add(f"Patient/{pid}")
-        return out
+        return frozenset(out)
 
     # -- the filter ---------------------------------------------------------------------------------
     def filter(self, rtype: str, id_field: str = "_id") -> dict:
