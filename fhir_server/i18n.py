@@ -100,6 +100,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "enp-expired": ("This policy expired on {date}", "Срок действия полиса истёк {date}"),
     "enp-not-started": ("This policy is in force only from {date}", "Полис действует только с {date}"),
+    "enp-not-esia": (
+        "Gosuslugi (ESIA) reports a different OMS policy number for this account",
+        "В Госуслугах (ЕСИА) для этой учётной записи указан другой номер полиса ОМС",
+    ),
     "oms-registry-unavailable": (
         "The insurers' registry cannot be reached now; try again later",
         "Реестр страховых медицинских организаций сейчас недоступен; повторите попытку позже",

@@ -9,7 +9,10 @@ SNILS identifier (the oid is then added to it); else a new Patient made from ESI
 Resources are read and written through the app's own FHIR interactions (an in-process
 client, as the demo seed does), so they are validated, versioned, indexed and audited
 under the subject "esia-federation". The trust level ESIA reported at the last sign-in is
-kept per account in `auth_esia_links` (it limits what the account may be granted).
+kept per account in `auth_esia_links` (it limits what the account may be granted), and so
+is the OMS policy number (ENP) of a confirmed account's verified MDCL_PLCY document: the
+second source of Patient/$bind-oms-policy (interactions/oms.py). It is kept nowhere else:
+not in the log, not in the FHIR store until the patient binds it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 from consent.principal import Principal
 from profiles_ru import identifiers
@@ -54,6 +57,34 @@ def _birth_date(text: str | None) -> str | None:
 def _phone(value: str) -> str:
     digits = re.sub(r"\D", "", value)
     return "+" + digits if digits else value
+
+
+def reported_enp(s: EsiaSignIn) -> str | None:
+    """The ENP of the person's OMS policy as ESIA vouches for it: a MDCL_PLCY document ESIA
+    verified (vrfStu VERIFIED) of a confirmed account, its number as 16 digits with a valid
+    check digit. None otherwise (an unconfirmed account's documents are the person's word)."""
+    if not s.trusted:
+        return None
+    for doc in s.documents:
+        if doc.get("type") == "MDCL_PLCY" and doc.get("vrfStu") == "VERIFIED" and isinstance(doc.get("number"), str):
+            enp = identifiers.normalize("enp", doc["number"])
+            if identifiers.check("enp", enp) is None:
+                return enp
+    return None
+
+
+def reported_policy(account_id: str | None) -> tuple[str, str] | None:
+    """(ENP, ESIA's URL) that ESIA reported at the account's last sign-in, when this app
+    signs in through ESIA and the account was confirmed then; None otherwise."""
+    if not account_id or not has_app_context():
+        return None
+    service = current_app.extensions.get("fhir_auth")
+    provider = service.providers.get("esia") if service is not None else None
+    linker = getattr(provider, "linker", None)
+    if not isinstance(linker, Linker):
+        return None
+    enp = linker.oms_policy(account_id)
+    return (enp, provider.config.url) if enp else None
 
 
 def patient_from_esia(s: EsiaSignIn) -> dict:
@@ -113,9 +144,23 @@ class Linker:
             doc = self._links().find_one({"_id": account_id})
         return None if doc is None else bool(doc.get("trusted"))
 
-    def _remember(self, account_id: str, oid: str, trusted: bool) -> None:
+    def oms_policy(self, account_id: str) -> str | None:
+        """The ENP ESIA vouched for at the account's last sign-in (None: none)."""
         with self.records.lock:
-            self._links().update_one({"_id": account_id}, {"$set": {"oid": oid, "trusted": trusted, "signed_in_at": utcnow()}}, upsert=True)
+            doc = self._links().find_one({"_id": account_id})
+        return doc.get("oms_enp") if doc is not None and doc.get("trusted") is True else None
+
+    def _remember(self, account_id: str, s: EsiaSignIn) -> None:
+        """What this sign-in established replaces the last one's: a policy no longer reported
+        (or reported by an account no longer confirmed) is forgotten."""
+        enp = reported_enp(s)
+        change = {"$set": {"oid": s.oid, "trusted": s.trusted, "signed_in_at": utcnow()}}
+        if enp:
+            change["$set"]["oms_enp"] = enp
+        else:
+            change["$unset"] = {"oms_enp": ""}
+        with self.records.lock:
+            self._links().update_one({"_id": account_id}, change, upsert=True)
 
     # -- linking ---------------------------------------------------------------------------------
     def link(self, s: EsiaSignIn):
@@ -140,7 +185,7 @@ class Linker:
                 account = self.records.account_by_login(esia_login(s.oid))
         if account is None or account.disabled:
             raise ProviderError("account-disabled")
-        self._remember(account.id, s.oid, s.trusted)
+        self._remember(account.id, s)
         return account
 
     def _match(self, s: EsiaSignIn, snils: str) -> tuple[str, str | None]:

@@ -5,15 +5,23 @@
 
 1. The ENP is checked first on its own: 16 digits (spaces and hyphens allowed), and the
    check digit (profiles_ru.identifiers) - 400 with a message saying which.
-2. The insurers' registry (a pluggable client, FHIR_OMS_REGISTRY) must know the number,
-   for this person: family name, first name (and patronymic when both have one) and birth
-   date as in the Patient resource, and the policy must be in force today. Each mismatch
-   is its own issue (422); nothing is written.
+2. Two sources may confirm it:
+   - the insurers' registry (a pluggable client, FHIR_OMS_REGISTRY) knows the number, for
+     this person: family name, first name (and patronymic when both have one) and birth
+     date as in the Patient resource;
+   - Gosuslugi (ESIA): the patient themself asks, and the ENP is the one ESIA reported
+     (a verified MDCL_PLCY document) at their account's last, confirmed sign-in
+     (esia.linking). ESIA vouches that the number is this person's; the registry, when it
+     knows the number, still gives the insurer and the period.
+   Either way a policy the registry knows must be in force today. When neither confirms
+   it, each mismatch is its own issue (422), the ESIA one included; nothing is written.
 3. On success one Coverage per patient and policy type (status active, beneficiary the
    patient, identifier the ENP, payor the insurer, type OMS) is created (201) or updated
    (200) through the store's normal write path (validation, indexing, one atomic unit);
    the insurer's Organization is created the first time (conditional create on its
-   registry code).
+   registry code). Confirmed by ESIA, the Coverage's meta.source is ESIA's URL; not known
+   to the registry, its payor is a display-only Reference (R4 Reference: at least one of
+   reference, identifier, display).
 
 Who may: the patient themself (a patient token for this Patient) or an admin. For anyone
 else the consent layer decides, as for any write (staff may register policies; others
@@ -51,6 +59,7 @@ OMS_TYPE = {
     "text": "ОМС",
 }
 INSURER_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "ins", "display": "Insurance Company"}]}
+NO_INSURER = "Страховая медицинская организация не указана в ЕСИА"  # payor display when only ESIA knows the policy
 DEMO_FILE = pathlib.Path(__file__).resolve().parents[2] / "seed" / "oms_policies.json"
 
 
@@ -135,8 +144,8 @@ def _official_name(patient: dict) -> dict:
     return next((n for n in names if n.get("use") == "official"), names[0] if names else {})
 
 
-def mismatches(record: PolicyRecord, patient: dict, today: dt.date) -> list[tuple[str, str, dict]]:
-    """(issue code, message key, params) of each way the registry record does not fit."""
+def person_mismatches(record: PolicyRecord, patient: dict) -> list[tuple[str, str, dict]]:
+    """(issue code, message key, params) of each way the registry's holder is not the patient."""
     out = []
     name = _official_name(patient)
     given = [_fold(g) for g in name.get("given") or []]
@@ -146,6 +155,12 @@ def mismatches(record: PolicyRecord, patient: dict, today: dt.date) -> list[tupl
         out.append(("business-rule", "enp-name-mismatch", {}))
     if patient.get("birthDate") != record.birth_date:
         out.append(("business-rule", "enp-birthdate-mismatch", {}))
+    return out
+
+
+def period_mismatches(record: PolicyRecord, today: dt.date) -> list[tuple[str, str, dict]]:
+    """The registry's policy not in force today."""
+    out = []
     if record.end and dt.date.fromisoformat(record.end) < today:
         out.append(("business-rule", "enp-expired", {"date": record.end}))
     if record.start and dt.date.fromisoformat(record.start) > today:
@@ -153,16 +168,24 @@ def mismatches(record: PolicyRecord, patient: dict, today: dt.date) -> list[tupl
     return out
 
 
-def _coverage(pid: str, record: PolicyRecord, insurer_id: str) -> dict:
+def mismatches(record: PolicyRecord, patient: dict, today: dt.date) -> list[tuple[str, str, dict]]:
+    """(issue code, message key, params) of each way the registry record does not fit."""
+    return person_mismatches(record, patient) + period_mismatches(record, today)
+
+
+def _coverage(pid: str, enp: str, record: PolicyRecord | None, insurer_id: str | None, source: str | None) -> dict:
+    payor = {"reference": f"Organization/{insurer_id}", "display": record.insurer_name} if record is not None else {"display": NO_INSURER}
     cov = {
         "resourceType": "Coverage",
         "status": "active",
-        "identifier": [{"system": ENP.system, "value": record.enp}],
+        "identifier": [{"system": ENP.system, "value": enp}],
         "type": OMS_TYPE,
         "beneficiary": {"reference": f"Patient/{pid}"},
-        "payor": [{"reference": f"Organization/{insurer_id}", "display": record.insurer_name}],
+        "payor": [payor],
     }
-    period = {k: v for k, v in (("start", record.start), ("end", record.end)) if v}
+    if source:
+        cov["meta"] = {"source": source}
+    period = {k: v for k, v in (("start", record.start), ("end", record.end)) if v} if record is not None else {}
     if period:
         cov["period"] = period
     return cov
@@ -178,6 +201,15 @@ def _insurer(record: PolicyRecord) -> dict:
     }
 
 
+def _esia_policy(own: bool, principal) -> tuple[str, str] | None:
+    """(ENP, ESIA's URL) ESIA reported for the asking patient's account, if any."""
+    if not own:
+        return None
+    from ..esia import linking  # the sign-in side; imported late (it needs the auth server)
+
+    return linking.reported_policy(principal.subject)
+
+
 def bind_oms_policy(ctx: Ctx, req: Req, pid: str) -> Resp:
     expr, typed = _enp_param(req)
     problem = identifiers.check("enp", typed)
@@ -189,36 +221,49 @@ def bind_oms_policy(ctx: Ctx, req: Req, pid: str) -> Resp:
         raise FHIRError(404, "not-found", "not-found", ref=f"Patient/{pid}")
     if version.deleted:
         raise FHIRError(410, "deleted", "gone", ref=f"Patient/{pid}")
+    p = ctx.policy.principal if ctx.policy is not None else None
+    own = p is not None and p.kind == "patient" and pid in (p.patient, (p.fhir_user or "").removeprefix("Patient/"))
+    esia = _esia_policy(own, p)
+    by_esia = esia is not None and esia[0] == enp
     registry = registry_for(ctx.settings)
-    if registry is None:
+    if registry is None and esia is None:
         raise FHIRError(503, "transient", "oms-registry-unavailable")
-    try:
-        record = registry.lookup(enp)
-    except RegistryUnavailable:
-        raise FHIRError(503, "transient", "oms-registry-unavailable") from None
-    if record is None:
-        raise FHIRError(422, "not-found", "enp-unknown", expression=expr)
-    issues = mismatches(record, version.resource(), fhirtime.now().date())
+    record = None
+    if registry is not None:
+        try:
+            record = registry.lookup(enp)
+        except RegistryUnavailable:
+            raise FHIRError(503, "transient", "oms-registry-unavailable") from None
+    today = fhirtime.now().date()
+    if by_esia:  # the person is ESIA's word; a policy the registry knows must still be in force
+        issues = period_mismatches(record, today) if record is not None else []
+    else:
+        issues = mismatches(record, version.resource(), today) if record is not None else []
+        if record is None and registry is not None:
+            issues.append(("not-found", "enp-unknown", {}))
+        if esia is not None and (record is None or issues):
+            issues.append(("business-rule", "enp-not-esia", {}))
     if issues:
         raise FHIRError(422, issues=[Issue(code, key, expr, params=params) for code, key, params in issues])
 
-    p = ctx.policy.principal if ctx.policy is not None else None
-    own = p is not None and p.kind == "patient" and pid in (p.patient, (p.fhir_user or "").removeprefix("Patient/"))
-    # The patient's own, registry-checked binding is written by the server for them (a
-    # patient may not write Coverage or Organization resources directly); anyone else's
-    # write goes through the consent layer like any other.
+    # The patient's own, checked binding is written by the server for them (a patient may
+    # not write Coverage or Organization resources directly); anyone else's write goes
+    # through the consent layer like any other.
     server = dataclasses.replace(ctx, policy=None)
     writer = server if own else ctx
     criteria = f"beneficiary=Patient/{pid}&type={identifiers.OMS_POLICY_TYPES}|3"
+    source = esia[1] if by_esia else None
 
     def bind(unit) -> Resp:
         existing = write.match(unit, "Coverage", criteria)
         if own:
             ctx.require("Coverage", "u" if existing is not None else "c")
-        # The insurer's directory entry comes from the registry, not from the caller.
-        org = write.create(unit, server, "Organization", write.prepare("Organization", _insurer(record), for_create=True),
-                           if_none_exist=f"identifier={record.insurer_system}|{record.insurer_code}")
-        coverage = write.prepare("Coverage", _coverage(pid, record, org.version.id))
+        insurer_id = None
+        if record is not None:  # the insurer's directory entry comes from the registry, not from the caller
+            org = write.create(unit, server, "Organization", write.prepare("Organization", _insurer(record), for_create=True),
+                               if_none_exist=f"identifier={record.insurer_system}|{record.insurer_code}")
+            insurer_id = org.version.id
+        coverage = write.prepare("Coverage", _coverage(pid, enp, record, insurer_id, source))
         if existing is not None:
             return write.update(unit, writer, "Coverage", existing.id, {**coverage, "id": existing.id})
         return write.create(unit, writer, "Coverage", coverage)
