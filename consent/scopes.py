@@ -105,9 +105,13 @@ def permitted_for_role(role: str, scope: str) -> bool:
     if s is None or s.context not in ROLE_CONTEXTS.get(role, ()):
         return False
     if role == "patient":
-        # Patients read their own card and write only what the spec lets them (Consent, contact details).
+        # Patients read their own card and write only what the spec lets them (Consent, contact details),
+        # and their OMS policy's Coverage - through Patient/$bind-oms-policy only: the write filter
+        # (consent/enforce.py) still refuses a patient's direct Coverage write.
         if s.rtype == "Consent":
             return True  # grant, narrow, revoke
+        if s.rtype == "Coverage":
+            return s.perms <= frozenset("rscu")
         return s.perms <= frozenset("rs") or (s.rtype == "Patient" and s.perms <= frozenset("rsu"))
     if role == "staff":
         return s.perms <= frozenset("rs") or (s.rtype in STAFF_WRITABLE)

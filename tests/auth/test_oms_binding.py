@@ -225,3 +225,25 @@ def test_the_demo_card_binds_its_seeded_policy(make_app, capsys):
     r = bind(app, tok, pid="demo-patient-1")
     assert r.status_code == 201, r.get_data(as_text=True)
     assert r.get_json()["beneficiary"] == {"reference": "Patient/demo-patient-1"}
+
+
+def test_a_signed_in_patient_binds_through_the_real_flow_but_cannot_write_coverage_directly(oms_app):
+    """Sign-in form -> authorize -> token: a patient app may be granted patient/Coverage.cu, which
+    $bind-oms-policy needs; the same token still cannot create or change a Coverage by hand."""
+    from tests.auth.conftest import Flow, add_account, add_public_client
+
+    svc = oms_app.extensions["fhir_auth"]
+    add_account(svc, "ivanov@example.org", "patient", "Patient/p1")
+    add_public_client(svc)
+    tok = Flow(oms_app, "app-public").full("ivanov@example.org", "launch/patient patient/*.rs patient/Coverage.cu")
+    assert "patient/Coverage.cu" in tok["scope"].split()
+    r = bind(oms_app, tok["access_token"])
+    assert r.status_code == 201, r.get_data(as_text=True)
+    cov = r.get_json()
+    auth = {**FHIR, "Authorization": f"Bearer {tok['access_token']}"}
+    api = oms_app.test_client()
+    forged = {**cov, "status": "cancelled"}
+    assert api.put(f"/fhir/Coverage/{cov['id']}", data=json.dumps(forged), headers=auth).status_code == 403
+    other = {k: v for k, v in cov.items() if k not in ("id", "meta")}
+    assert api.post("/fhir/Coverage", data=json.dumps(other), headers=auth).status_code == 403
+    assert api.get(f"/fhir/Coverage/{cov['id']}", headers=auth).get_json()["status"] == "active"
