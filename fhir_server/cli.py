@@ -60,7 +60,14 @@ def serve(host: str, port: int, workers: int | None, threads: int, demo: bool | 
         settings = demo_settings(settings, host)
     mode = "embedded in-process store" if settings.embedded else "MongoDB"
     click.echo(f"FHIR base: http://{host}:{port}/fhir  ({mode}, {workers} worker process(es) x {threads} threads)", err=True)
-    if settings.demo:
+    if settings.demo and settings.auth == "smart":
+        click.echo(
+            f"Demo card: TOKEN=$(python3 tools/smart_token.py --server http://{host}:{port} --login doctor@demo.example "
+            f"--password <below> --access-token); curl -H \"Authorization: Bearer $TOKEN\" "
+            f"http://{host}:{port}/fhir/Patient/demo-patient-1",
+            err=True,
+        )
+    elif settings.demo:
         click.echo(f"Demo card: curl http://{host}:{port}/fhir/Patient/demo-patient-1/_history", err=True)
     _App().run()
 
