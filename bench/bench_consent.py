@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import gc
 import pathlib
-import random
 import statistics
 import sys
 import time
@@ -129,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     who = {"admin": Principal("admin", subject="bench-admin", scopes=scopes)}
     for k in GRANTS:
         who[f"dr{k}"] = Principal("practitioner", subject=f"bench-dr{k}", fhir_user=f"Practitioner/dr{k}", scopes=scopes)
-    rnd = random.Random(7)
     queries = [
         ("`Observation?patient=P&_count=20` (P granted to every doctor)", "/fhir/Observation?patient=p0&_count=20"),
         ("`Observation?code=http://loinc.org\\|C&_count=20`", f"/fhir/Observation?code={LOINC}%7C{CODES[3]}&_count=20"),
