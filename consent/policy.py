@@ -23,7 +23,8 @@ that can apply to them, the filter they compile to - is memoised across requests
 under the store's generation counters of Consent, PractitionerRole and CareTeam (moved by
 every write of those types, inside its atomic unit: WATCHED) and, for compiled filters,
 only until the next period boundary of those Consents (a start or an end), so an expiry
-takes effect at its instant with no job running.
+takes effect at its instant with no job running (and a request whose clock reads earlier than
+the one that compiled a filter does not use it across a boundary either).
 """
 
 from __future__ import annotations
@@ -109,26 +110,31 @@ class Policy:
         self._generation: tuple | None = None
 
     # -- memo across requests, never stale ----------------------------------------------------
-    def _remember(self, key, compute, until=None):
+    def _remember(self, key, compute, window=None):
         """compute(), or its value from an earlier request when no watched type has been
-        written since and `until()` (the instant it stops being valid) is still ahead."""
+        written since and now lies in the same `window()` - (since, until), the period
+        boundaries around the instant it was computed (None: unbounded) - as then."""
         if self.memo is None:
             return compute()
         if self._generation is None:
             self._generation = self.reader.generations(WATCHED)
         hit = self.memo.get(key)
-        if hit is not None and hit[0] == self._generation and (hit[1] is None or self.now < hit[1]):
-            return hit[2]
+        if hit is not None and hit[0] == self._generation:
+            since, until = hit[1]
+            if (since is None or since <= self.now) and (until is None or self.now < until):
+                return hit[2]
         value = compute()
         if len(self.memo) >= MEMO_ENTRIES:
             self.memo.clear()
-        self.memo[key] = (self._generation, until() if until else None, value)
+        self.memo[key] = (self._generation, window() if window else (None, None), value)
         return value
 
-    def _valid_until(self) -> datetime | None:
-        """The first period boundary of the relevant Consents after now (None: never)."""
+    def _window(self) -> tuple[datetime | None, datetime | None]:
+        """The period boundaries of the relevant Consents around now: (last <= now, first > now)."""
         bounds = self._remember(("bounds", self.actors()), lambda: _boundaries(self.consents()))
-        return next((b for b in bounds if b > self.now), None)
+        since = next((b for b in reversed(bounds) if b <= self.now), None)
+        until = next((b for b in bounds if b > self.now), None)
+        return since, until
 
     @property
     def unrestricted(self) -> bool:
@@ -206,7 +212,7 @@ class Policy:
             return d.FALSE
         # Shared across requests: filters are only ever composed (decision.f_and, f_or), never changed.
         return self._remember(("granted", actors, rtype, action, id_field),
-                              lambda: self._compile_grants(actors, rtype, action, id_field), until=self._valid_until)
+                              lambda: self._compile_grants(actors, rtype, action, id_field), window=self._window)
 
     def _compile_grants(self, actors: frozenset[str], rtype: str, action: str, id_field: str) -> dict:
         groups: dict[str, tuple[dict, list[str]]] = {}
@@ -226,7 +232,7 @@ class Policy:
     def break_glass_patients(self) -> frozenset[str]:
         """Patients ("Patient/x") this principal reaches through an active emergency grant."""
         actors = self.actors()
-        return self._remember(("break-glass", actors), lambda: self._find_break_glass(actors), until=self._valid_until)
+        return self._remember(("break-glass", actors), lambda: self._find_break_glass(actors), window=self._window)
 
     def _find_break_glass(self, actors: frozenset[str]) -> frozenset[str]:
         out = set()

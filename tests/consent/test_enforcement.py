@@ -251,6 +251,9 @@ def test_an_expiry_takes_effect_at_its_instant_with_warm_decisions(world, client
         clock.tick(timedelta(minutes=2))
         assert client.get("/fhir/Observation/obs-pb-0").status_code == 200
         assert client.get("/fhir/Observation?_summary=count").get_json()["total"] == 3
+        # A request whose clock reads earlier (another thread, another process) is judged at its own time.
+        clock.move_to("2020-03-01T10:06:00Z")
+        assert client.get("/fhir/Observation/obs-pb-0").status_code == 404
 
 
 def test_a_new_or_removed_role_changes_the_next_decision(world, client):
