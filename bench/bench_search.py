@@ -706,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     from fhir_server.settings import Settings
 
     facts = machine_facts()
-    settings = Settings(mongodb_uri=None, db_name="bench_search", log_level="WARNING", demo=False)
+    settings = Settings(mongodb_uri=None, db_name="bench_search", log_level="WARNING", demo=False, auth="off")
     app = create_app(settings)
     store = app.config["FHIR_STORE"]
     assert store.engine.embedded
