@@ -82,9 +82,9 @@ class SearchValueIndex:
             return out
         return None
 
-    # Once the candidates are this few, further clauses are not looked up: the full filter is
-    # applied to each candidate anyway, so a superset is as good and cheaper than intersecting
-    # with, say, an access filter's $in over thousands of patients.
+    # Once the candidates are this few, nested clauses ($and/$or) are not looked up: the full
+    # filter is applied to each candidate anyway, so a superset is as good and cheaper than
+    # intersecting with, say, an access filter's $or of $in over thousands of patients.
     FEW = 32
 
     def candidates(self, flt) -> set | None:
@@ -95,8 +95,8 @@ class SearchValueIndex:
         items = sorted(flt.items(), key=lambda kv: kv[0] in ("$and", "$or"))
         best: set | None = None
         for k, v in items:
-            if best is not None and len(best) <= self.FEW:
-                break
+            if best is not None and len(best) <= self.FEW and k in ("$and", "$or"):
+                break  # plain clauses are single look-ups: always taken; nested ones may be wide
             got = None
             if k == "$and" and isinstance(v, list):
                 got = self._all_of(v, best)
@@ -117,8 +117,11 @@ class SearchValueIndex:
         return best
 
     def _all_of(self, subs: list, best: set | None) -> set | None:
-        for x in sorted(subs, key=lambda x: isinstance(x, dict) and any(k in ("$and", "$or") for k in x)):
-            if best is not None and len(best) <= self.FEW:
+        def nested(x) -> bool:
+            return isinstance(x, dict) and any(k in ("$and", "$or") for k in x)
+
+        for x in sorted(subs, key=nested):
+            if best is not None and len(best) <= self.FEW and nested(x):
                 break
             got = self.candidates(x)
             if got is not None:
