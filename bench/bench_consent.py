@@ -32,10 +32,8 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-import report  # noqa: E402  (bench/report.py: the BENCHMARKS.md sections)
-from bench_search import machine_facts, pct  # noqa: E402  (shared helpers)
+import report  # noqa: E402  (bench/report.py: shared helpers)
 
 BASE = "http://localhost/fhir"
 LOINC = "http://loinc.org"
@@ -141,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             app.config["FHIR_AUTHENTICATOR"] = lambda request, p=principal: p
             row[name] = timed(client, url, args.reps)
         rows.append(row)
-        print(label, {k: round(pct(v, 50), 2) for k, v in row.items() if k != "label"}, flush=True)
+        print(label, {k: round(report.pct(v, 50), 2) for k, v in row.items() if k != "label"}, flush=True)
 
     # Audit: the same read with and without the trail (switched off here only).
     app.config["FHIR_AUTHENTICATOR"] = lambda request: who["dr100"]
@@ -163,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     rec.sort()
     elapsed = time.perf_counter() - started
 
-    facts = machine_facts()
+    facts = report.machine_facts()
     lines = [
         "## Consent benchmark: enforcement and audit cost per request",
         "",
@@ -179,16 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
-        base = pct(row["admin"], 50)
-        cells = [f"{pct(row[n], 50):.1f} / {pct(row[n], 95):.1f}" for n in ("admin", "dr1", "dr100", "dr10000")]
-        over = " / ".join(f"{(pct(row[f'dr{k}'], 50) / base - 1) * 100:+.0f}%" for k in GRANTS)
+        base = report.pct(row["admin"], 50)
+        cells = [f"{report.pct(row[n], 50):.1f} / {report.pct(row[n], 95):.1f}" for n in ("admin", "dr1", "dr100", "dr10000")]
+        over = " / ".join(f"{(report.pct(row[f'dr{k}'], 50) / base - 1) * 100:+.0f}%" for k in GRANTS)
         lines.append(f"| {row['label']} | {' | '.join(cells)} | {over} |")
     lines += [
         "",
-        f"Audit: the read as dr100 takes p50 {pct(with_audit, 50):.2f} ms with its AuditEvent and {pct(without_audit, 50):.2f} ms "
-        f"with the trail switched off: {pct(with_audit, 50) - pct(without_audit, 50):.2f} ms per request "
+        f"Audit: the read as dr100 takes p50 {report.pct(with_audit, 50):.2f} ms with its AuditEvent and {report.pct(without_audit, 50):.2f} ms "
+        f"with the trail switched off: {report.pct(with_audit, 50) - report.pct(without_audit, 50):.2f} ms per request "
         f"(mean {statistics.mean(with_audit) - statistics.mean(without_audit):.2f} ms). `audit.record` of one event alone "
-        f"(hash chain head compare-and-set + event write + its search index): p50 {pct(rec, 50):.2f} ms, p95 {pct(rec, 95):.2f} ms.",
+        f"(hash chain head compare-and-set + event write + its search index): p50 {report.pct(rec, 50):.2f} ms, p95 {report.pct(rec, 95):.2f} ms.",
         "",
         "The admin's query is the same query unfiltered (admins see everything), so the overhead is the whole cost of "
         "deciding and applying the Consents: reading the active Consents, compiling them into a filter per type, "

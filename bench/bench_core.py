@@ -20,14 +20,12 @@ is reported, never a failing exit code. Everything started here is stopped in `f
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import glob
 import http.client
 import json
 import multiprocessing as mp
 import os
 import pathlib
-import platform
 import random
 import shlex
 import shutil
@@ -318,7 +316,7 @@ def reads_python(port: int, paths: list[str], total: int, procs: int, time_limit
     wall = max(r["t1"] for r in res) - min(r["t0"] for r in res)
     return {"client": f"Python http.client, {procs} processes x 1 keep-alive connection", "requests": done,
             "errors": sum(r["errors"] for r in res), "wall": wall, "rate": done / wall if wall > 0 else 0.0,
-            "p50_ms": 1000 * pct(lat, 50), "p95_ms": 1000 * pct(lat, 95), "p99_ms": 1000 * pct(lat, 99)}
+            "p50_ms": 1000 * report.pct(lat, 50), "p95_ms": 1000 * report.pct(lat, 95), "p99_ms": 1000 * report.pct(lat, 99)}
 
 
 WRK_LUA = r"""
@@ -380,13 +378,6 @@ def reads_wrk(port: int, paths: list[str], total: int, conns: int, threads: int,
             "p50_ms": r["p50_us"] / 1000, "p95_ms": r["p95_us"] / 1000, "p99_ms": r["p99_us"] / 1000}
 
 
-def pct(sorted_vals: list[float], p: float) -> float:
-    if not sorted_vals:
-        return float("nan")
-    k = min(len(sorted_vals) - 1, max(0, round(p / 100 * len(sorted_vals)) - 1))
-    return sorted_vals[k]
-
-
 # -- 3. floor ------------------------------------------------------------------------------
 def floor(bundles: list[tuple[str, bytes]], with_index: bool = False) -> dict:
     from resources import registry
@@ -420,35 +411,6 @@ def floor(bundles: list[tuple[str, bytes]], with_index: bool = False) -> dict:
 
 
 # -- report --------------------------------------------------------------------------------
-def machine_facts() -> dict:
-    cpu = "unknown"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        nproc = subprocess.run(["nproc"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except OSError:
-        nproc = str(len(os.sched_getaffinity(0)))
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=ROOT).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5, cwd=ROOT).stdout.strip()
-        rev = (rev + (" (+ uncommitted changes)" if dirty else "")) or "unknown"
-    except OSError:
-        rev = "unknown"
-    mem = "unknown"
-    try:
-        kb = int(next(ln for ln in pathlib.Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
-        mem = f"{kb / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return {"nproc": nproc, "cpu": cpu, "mem": mem, "python": platform.python_version(),
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": rev}
-
-
 def verdict(value: float, target: float) -> str:
     return "PASS" if value >= target else "MISS"
 
@@ -514,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/bench_core.py", *(argv if argv is not None else sys.argv[1:])])
 
-    facts = machine_facts()
+    facts = report.machine_facts()
     bundles, data_desc = load_bundles(args.fixtures, args.patients, args.seed)
     print(f"data: {data_desc}", flush=True)
     server_threads = args.threads or 8

@@ -33,9 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
-import os
 import pathlib
-import platform
 import random
 import shlex
 import sys
@@ -499,22 +497,14 @@ def run_query(client, spec: dict, reps: int, time_limit: float, seed: int) -> di
     per_rep.sort()
     return {
         "requests": len(lat), "reps": len(per_rep), "wall": wall,
-        "p50": 1000 * pct(lat, 50), "p95": 1000 * pct(lat, 95), "rate": len(lat) / wall if wall > 0 else 0.0,
-        "rep_p50": 1000 * pct(per_rep, 50), "pages": sum(pages) / len(pages),
+        "p50": 1000 * report.pct(lat, 50), "p95": 1000 * report.pct(lat, 95), "rate": len(lat) / wall if wall > 0 else 0.0,
+        "rep_p50": 1000 * report.pct(per_rep, 50), "pages": sum(pages) / len(pages),
         "matches": sum(matches) / len(matches), "included": sum(included) / len(included),
         "total": sum(t for t in totals if t is not None) / max(1, sum(1 for t in totals if t is not None)),
         "probe": probe.describe(), "probe_pages": len(diag), "examined": probe.examined, "scans": dict(probe.scans),
         "capped": len(per_rep) < reps,
         "cpu_share": cpu / wall if wall > 0 else 1.0,  # < 1: the process waited for a CPU (other load on the machine)
     }
-
-
-def pct(sorted_vals: list[float], p: float) -> float:
-    """Nearest-rank percentile, as bench_core.py."""
-    if not sorted_vals:
-        return float("nan")
-    k = min(len(sorted_vals) - 1, max(0, round(p / 100 * len(sorted_vals)) - 1))
-    return sorted_vals[k]
 
 
 # -- process and machine facts -----------------------------------------------------------------------
@@ -533,50 +523,6 @@ def loadavg() -> str:
         return " / ".join(pathlib.Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
-
-
-def commit() -> str:
-    """The checked-out commit, read from .git without running git (working-tree changes not detected)."""
-    git = ROOT / ".git"
-    try:
-        if git.is_file():  # a worktree: "gitdir: <path>"
-            git = (ROOT / git.read_text().split(":", 1)[1].strip()).resolve()
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref:"):
-            return head[:7]
-        name = head.split(":", 1)[1].strip()
-        for base in (git, git.parent.parent if git.parent.name == "worktrees" else git):
-            loose = base / name
-            if loose.is_file():
-                return loose.read_text().strip()[:7]
-            packed = base / "packed-refs"
-            if packed.is_file():
-                for line in packed.read_text().splitlines():
-                    parts = line.split()
-                    if len(parts) == 2 and parts[1] == name:
-                        return parts[0][:7]
-    except OSError:
-        pass
-    return "unknown"
-
-
-def machine_facts() -> dict:
-    cpu = "unknown"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "unknown"
-    try:
-        kb = int(next(ln for ln in pathlib.Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
-        mem = f"{kb / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration, ValueError):
-        pass
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "mem": mem, "python": platform.python_version(),
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit()}
 
 
 # -- report ------------------------------------------------------------------------------------------
@@ -692,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     from fhir_server.app import create_app
     from fhir_server.settings import Settings
 
-    facts = machine_facts()
+    facts = report.machine_facts()
     settings = Settings(mongodb_uri=None, db_name="bench_search", log_level="WARNING", demo=False, auth="off")
     app = create_app(settings)
     store = app.config["FHIR_STORE"]

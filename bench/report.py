@@ -1,8 +1,15 @@
-"""What the benchmark scripts share: their generated sections of BENCHMARKS.md."""
+"""What the benchmark scripts share: percentiles, the machine they ran on, and their generated
+sections of BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import pathlib
+import platform
+import subprocess
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 HEADER = "# Benchmarks\n\nFigures measured by the scripts in `bench/`.\n\n"
 
@@ -24,3 +31,40 @@ def write_section(path: pathlib.Path, name: str, body: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
+
+
+def pct(sorted_vals: list[float], p: float) -> float:
+    """Nearest-rank percentile of sorted values."""
+    if not sorted_vals:
+        return float("nan")
+    k = min(len(sorted_vals) - 1, max(0, round(p / 100 * len(sorted_vals)) - 1))
+    return sorted_vals[k]
+
+
+def machine_facts() -> dict:
+    cpu = "unknown"
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        nproc = subprocess.run(["nproc"], capture_output=True, text=True, timeout=5).stdout.strip()
+    except OSError:
+        nproc = str(len(os.sched_getaffinity(0)))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=ROOT).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5, cwd=ROOT).stdout.strip()
+        rev = (rev + (" (+ uncommitted changes)" if dirty else "")) or "unknown"
+    except OSError:
+        rev = "unknown"
+    mem = "unknown"
+    try:
+        kb = int(next(ln for ln in pathlib.Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return {"nproc": nproc, "cpu": cpu, "mem": mem, "python": platform.python_version(),
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": rev}
