@@ -11,7 +11,7 @@ from consent.policy import WATCHED
 from consent.principal import OPEN, Principal
 from resources import registry
 
-from . import rest
+from . import packages, rest
 from .auth import authenticator, init_auth
 from .settings import Settings
 from .storage import open_store
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, store=None) -> Flask:
     # /api/openapi.json (a loud warning and nothing else with FHIR_AUTH=off).
     init_auth(app, settings)
 
+    packages.load(app)  # packaged conformance resources (FHIR_LOAD_DEFINITIONS)
     if settings.embedded:
         log.info("embedded in-process store (mongomock): one worker process; set FHIR_MONGODB_URI for MongoDB")
     if settings.demo:

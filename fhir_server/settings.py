@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     break_glass_minutes: int = Field(default=60, ge=1, le=24 * 60, description="How long an emergency (break-the-glass) access lasts.")
     log_level: str = Field(default="INFO", description="Python logging level.")
     demo: bool = Field(default=False, description="Load the demo medical card at start (embedded store only).")
+    load_definitions: bool = Field(
+        default=True,
+        description="Write the packaged conformance resources (NSI CodeSystems, ValueSets, ConceptMaps, RU profiles) into the store at start, "
+        "each once per version (fhir_server/packages.py).",
+    )
     demo_password: SecretStr | None = Field(
         default=None, description="Password of every demo account; unset means one is generated per account and printed once at start."
     )

@@ -32,8 +32,10 @@ def shared_fixture(*parts: str) -> pathlib.Path:
 def make_settings(**overrides) -> Settings:
     """Settings of one test's app. The REST and search suites test FHIR conformance, so they
     run as FHIR_AUTH=off (a conformance-testing server); the auth, consent and ESIA suites
-    ask for auth="smart"."""
+    ask for auth="smart". Packaged conformance resources are not loaded unless asked for
+    (load_definitions=True), so an ordinary app starts fast."""
     overrides.setdefault("auth", "off")
+    overrides.setdefault("load_definitions", False)  # packaged definitions: only the tests that need them
     return Settings(db_name=f"fhirtest_{uuid.uuid4().hex[:12]}", **overrides)
 
 

@@ -1,0 +1,411 @@
+"""The terminology engine: code systems, value set expansion, validation, concept maps.
+
+Content comes from two places: the packaged resources (terminology/data, in memory once
+per process) and, when a store reader is given, the CodeSystem/ValueSet/ConceptMap
+resources in the store (the loaded copies and whatever users posted). Of one canonical
+url the newest version by version order is used, unless a version is asked for; a store
+copy of a version replaces the packaged one of the same version.
+
+Compiled forms (a code system's concept index and hierarchy, a value set's expansion)
+are cached by the identity of the resource version they were made from.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from fhir_server.packages import version_key
+
+from . import packaged as _packaged
+
+CONTENT_TYPES = ("CodeSystem", "ValueSet", "ConceptMap")
+_CACHE_MAX = 256
+
+
+class TerminologyError(Exception):
+    """A request the terminology service cannot answer: `key` is an i18n message id."""
+
+    def __init__(self, status: int, code: str, key: str, expression: str | None = None, **params):
+        super().__init__(key)
+        self.status, self.code, self.key, self.expression, self.params = status, code, key, expression, params
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool | None  # None: the value set / code system is unknown to the server
+    message: str | None = None
+    display: str | None = None
+
+
+# -- where content comes from -----------------------------------------------------------------
+def split_canonical(url: str) -> tuple[str, str | None]:
+    """`url|version` -> (url, version)."""
+    base, sep, version = url.partition("|")
+    return base, (version or None) if sep else None
+
+
+def _packaged_by_url() -> dict[tuple[str, str], list[dict]]:
+    cached = getattr(_packaged_by_url, "_v", None)
+    if cached is None:
+        cached = {}
+        for r in _packaged():
+            if r.get("resourceType") in CONTENT_TYPES:
+                cached.setdefault((r["resourceType"], r["url"]), []).append(r)
+        _packaged_by_url._v = cached
+    return cached
+
+
+def versions(rtype: str, url: str, reader=None) -> list[dict]:
+    """Every known version of a canonical resource, oldest first."""
+    by_version: dict[str | None, dict] = {r.get("version"): r for r in _packaged_by_url().get((rtype, url), ())}
+    if reader is not None:
+        for v in reader.search(rtype, {"idx.url.u": url}, [("_id", 1)], 1000):
+            r = v.resource()
+            if r.get("url") == url:
+                by_version[r.get("version")] = r
+    return sorted(by_version.values(), key=lambda r: version_key(r.get("version")))
+
+
+def resolve(rtype: str, url: str, version: str | None = None, reader=None) -> dict | None:
+    url, pinned = split_canonical(url)
+    version = version or pinned
+    found = versions(rtype, url, reader)
+    if version is not None:
+        found = [r for r in found if r.get("version") == version]
+    return found[-1] if found else None
+
+
+# -- compiled forms ---------------------------------------------------------------------------
+_cache: dict[tuple, object] = {}
+_cache_lock = threading.Lock()
+
+
+def _identity(r: dict) -> tuple:
+    meta = r.get("meta") or {}
+    return (r.get("resourceType"), r.get("url"), r.get("version"), r.get("id"), meta.get("versionId"), meta.get("lastUpdated"))
+
+
+def _cached(kind: str, r: dict, make):
+    key = (kind, *_identity(r))
+    hit = _cache.get(key)
+    if hit is None:
+        hit = make(r)
+        with _cache_lock:
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[key] = hit
+    return hit
+
+
+@dataclass
+class Concept:
+    code: str
+    display: str | None
+    definition: str | None
+    designations: list[dict]
+    properties: list[dict]  # CodeSystem.concept.property entries other than parent/child
+    parents: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+
+
+class CodeSystemIndex:
+    """A code system's concepts by code, with the is-a hierarchy (concept nesting or the
+    `parent` / `child` properties)."""
+
+    def __init__(self, cs: dict):
+        self.resource = cs
+        self.url = cs.get("url")
+        self.version = cs.get("version")
+        self.name = cs.get("name") or cs.get("title") or self.url
+        self.content = cs.get("content")
+        self.case_sensitive = cs.get("caseSensitive", True)
+        self.concepts: dict[str, Concept] = {}
+        self._folded: dict[str, str] = {}
+        self._walk(cs.get("concept") or (), None)
+        for c in list(self.concepts.values()):
+            for p in c.parents:
+                if p in self.concepts and c.code not in self.concepts[p].children:
+                    self.concepts[p].children.append(c.code)
+            for ch in c.children:
+                if ch in self.concepts and c.code not in self.concepts[ch].parents:
+                    self.concepts[ch].parents.append(c.code)
+
+    def _walk(self, concepts, parent: str | None) -> None:
+        for raw in concepts:
+            props = [p for p in raw.get("property") or () if p.get("code") not in ("parent", "child")]
+            c = Concept(raw["code"], raw.get("display"), raw.get("definition"), list(raw.get("designation") or ()), props)
+            for p in raw.get("property") or ():
+                target = p.get("valueCode")
+                if p.get("code") == "parent" and target:
+                    c.parents.append(target)
+                elif p.get("code") == "child" and target:
+                    c.children.append(target)
+            if parent is not None and parent not in c.parents:
+                c.parents.append(parent)
+            self.concepts[c.code] = c
+            self._folded.setdefault(c.code.casefold(), c.code)
+            self._walk(raw.get("concept") or (), c.code)
+
+    def get(self, code: str) -> Concept | None:
+        c = self.concepts.get(code)
+        if c is None and not self.case_sensitive:
+            real = self._folded.get(code.casefold())
+            c = self.concepts.get(real) if real else None
+        return c
+
+    def descendants(self, code: str) -> list[str]:
+        out, seen, todo = [], {code}, list(self.concepts[code].children) if code in self.concepts else []
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            out.append(c)
+            todo.extend(self.concepts[c].children if c in self.concepts else ())
+        return out
+
+    def ancestors(self, code: str) -> list[str]:
+        out, seen, todo = [], {code}, list(self.concepts[code].parents) if code in self.concepts else []
+        while todo:
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            out.append(c)
+            todo.extend(self.concepts[c].parents if c in self.concepts else ())
+        return out
+
+    def property_value(self, c: Concept, code: str):
+        for p in c.properties:
+            if p.get("code") == code:
+                for k, v in p.items():
+                    if k.startswith("value"):
+                        return v
+        return None
+
+
+def code_system(url: str, version: str | None = None, reader=None) -> CodeSystemIndex | None:
+    cs = resolve("CodeSystem", url, version, reader)
+    return _cached("cs", cs, CodeSystemIndex) if cs is not None else None
+
+
+def code_system_of(resource: dict) -> CodeSystemIndex:
+    return _cached("cs", resource, CodeSystemIndex)
+
+
+def display_matches(c: Concept, display: str) -> bool:
+    wanted = display.strip().casefold()
+    names = [c.display or ""] + [d.get("value") or "" for d in c.designations]
+    return any(n.strip().casefold() == wanted for n in names)
+
+
+# -- value sets -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    system: str
+    version: str | None
+    code: str
+    display: str | None
+
+
+@dataclass
+class Expansion:
+    entries: list[Entry]
+    used: list[tuple[str, str]]  # ("used-codesystem", "url|version") parameters
+    by_key: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.by_key = {(e.system, e.code): e for e in self.entries}
+
+    def find(self, system: str | None, code: str) -> Entry | None:
+        if system is not None:
+            return self.by_key.get((system, code))
+        for e in self.entries:
+            if e.code == code:
+                return e
+        return None
+
+    def codes_by_system(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for e in self.entries:
+            out.setdefault(e.system, []).append(e.code)
+        return out
+
+
+def _filter_codes(cs: CodeSystemIndex, flt: dict, where: str) -> set[str]:
+    prop, op, value = flt.get("property"), flt.get("op"), flt.get("value")
+    if prop == "concept" and op in ("is-a", "descendent-of", "is-not-a"):
+        if value not in cs.concepts:
+            return set()
+        below = set(cs.descendants(value))
+        if op == "is-a":
+            return below | {value}
+        if op == "descendent-of":
+            return below
+        return set(cs.concepts) - below - {value}
+    if op == "=":
+        if prop in ("code", "concept"):
+            return {value} if value in cs.concepts else set()
+        return {c.code for c in cs.concepts.values() if str(cs.property_value(c, prop)) == value}
+    if op == "in" and prop in ("code", "concept"):
+        wanted = {v.strip() for v in (value or "").split(",")}
+        return wanted & set(cs.concepts)
+    raise TerminologyError(422, "not-supported", "tx-filter-unsupported", where, op=str(op), property=str(prop))
+
+
+def _include(part: dict, reader, where: str, stack: tuple) -> tuple[list[Entry], list[tuple[str, str]]]:
+    used: list[tuple[str, str]] = []
+    sets: list[dict[tuple[str, str], Entry]] = []
+    system = part.get("system")
+    if system:
+        cs = code_system(system, part.get("version"), reader)
+        if part.get("concept"):
+            chosen = []
+            for k in part["concept"]:
+                c = cs.get(k["code"]) if cs else None
+                if cs is not None and c is None:
+                    continue  # not in this version of the code system
+                chosen.append(Entry(system, cs.version if cs else part.get("version"), k["code"], k.get("display") or (c.display if c else None)))
+        else:
+            if cs is None:
+                raise TerminologyError(404, "not-found", "tx-unknown-codesystem", where, url=system)
+            codes = list(cs.concepts)
+            for flt in part.get("filter") or ():
+                keep = _filter_codes(cs, flt, where)
+                codes = [c for c in codes if c in keep]
+            chosen = [Entry(system, cs.version, c, cs.concepts[c].display) for c in codes]
+        if cs is not None:
+            used.append(("used-codesystem", f"{cs.url}|{cs.version}" if cs.version else cs.url))
+        sets.append({(e.system, e.code): e for e in chosen})
+    for vs_url in part.get("valueSet") or ():
+        if vs_url in stack:
+            raise TerminologyError(422, "processing", "tx-valueset-cycle", where, url=vs_url)
+        vs = resolve("ValueSet", vs_url, None, reader)
+        if vs is None:
+            raise TerminologyError(404, "not-found", "tx-unknown-valueset", where, url=vs_url)
+        sub = expand_resource(vs, reader, stack + (vs_url,))
+        used.extend(sub.used)
+        sets.append({(e.system, e.code): e for e in sub.entries})
+    if not sets:
+        return [], used
+    keys = set(sets[0])
+    for s in sets[1:]:
+        keys &= set(s)
+    return [e for k, e in sets[0].items() if k in keys], used
+
+
+def expand_resource(vs: dict, reader=None, stack: tuple = ()) -> Expansion:
+    """The whole (unfiltered) expansion of a ValueSet resource."""
+    if reader is None:
+        return _cached("vs", vs, lambda r: _expand(r, None, stack))
+    return _expand(vs, reader, stack)  # store content may change: not cached across requests
+
+
+def _expand(vs: dict, reader, stack: tuple) -> Expansion:
+    compose = vs.get("compose")
+    if not compose:
+        contains = (vs.get("expansion") or {}).get("contains")
+        if contains is None:
+            raise TerminologyError(422, "processing", "tx-valueset-no-content", None, url=vs.get("url"))
+        return Expansion([Entry(c.get("system"), c.get("version"), c.get("code"), c.get("display")) for c in _flatten(contains)], [])
+    entries: dict[tuple[str, str], Entry] = {}
+    used: list[tuple[str, str]] = []
+    for i, part in enumerate(compose.get("include") or ()):
+        got, u = _include(part, reader, f"ValueSet.compose.include[{i}]", stack + (vs.get("url"),))
+        used.extend(u)
+        for e in got:
+            entries.setdefault((e.system, e.code), e)
+    for i, part in enumerate(compose.get("exclude") or ()):
+        got, _ = _include(part, reader, f"ValueSet.compose.exclude[{i}]", stack + (vs.get("url"),))
+        for e in got:
+            entries.pop((e.system, e.code), None)
+    return Expansion(list(entries.values()), list(dict.fromkeys(used)))
+
+
+def _flatten(contains):
+    for c in contains:
+        if c.get("code"):
+            yield c
+        yield from _flatten(c.get("contains") or ())
+
+
+def value_set(url: str, version: str | None = None, reader=None) -> dict | None:
+    return resolve("ValueSet", url, version, reader)
+
+
+def expansion(url: str, version: str | None = None, reader=None) -> Expansion | None:
+    vs = value_set(url, version, reader)
+    if vs is None:
+        return None
+    if reader is not None and not _uses_store(vs, reader):
+        return expand_resource(vs, None)
+    return expand_resource(vs, reader)
+
+
+def _uses_store(vs: dict, reader) -> bool:
+    """Whether the store holds a version of anything this value set draws on that the
+    packaged content lacks (then the expansion is computed with the reader)."""
+    if (vs.get("meta") or {}).get("versionId"):
+        return True
+    for part in [*((vs.get("compose") or {}).get("include") or ()), *((vs.get("compose") or {}).get("exclude") or ())]:
+        urls = ([("CodeSystem", part["system"])] if part.get("system") else []) + [("ValueSet", u) for u in part.get("valueSet") or ()]
+        for rtype, url in urls:
+            pkg = {r.get("version") for r in _packaged_by_url().get((rtype, split_canonical(url)[0]), ())}
+            if any(r.get("version") not in pkg for r in versions(rtype, split_canonical(url)[0], reader)):
+                return True
+    return False
+
+
+# -- the Python API -----------------------------------------------------------------------------
+def check_in_code_system(cs: CodeSystemIndex, code: str, display: str | None) -> Verdict:
+    c = cs.get(code)
+    if c is None:
+        if cs.content not in (None, "complete"):
+            return Verdict(None, f"Code '{code}' is not in the packaged {cs.content} content of {cs.url}; it cannot be checked", None)
+        return Verdict(False, f"Unknown code '{code}' in the code system {cs.url}", None)
+    if display is not None and not display_matches(c, display):
+        return Verdict(False, f"The display '{display}' is not a display of the code '{code}' in {cs.url} (expected '{c.display}')", c.display)
+    return Verdict(True, None, c.display)
+
+
+def check_in_expansion(exp: Expansion, vs_url: str, system: str | None, code: str, display: str | None, reader=None, system_version=None) -> Verdict:
+    e = exp.find(system, code)
+    if e is None:
+        where = f"{system}|{code}" if system else code
+        return Verdict(False, f"The code '{where}' is not in the value set {vs_url}", None)
+    cs = code_system(e.system, system_version, reader)
+    if cs is not None:
+        c = cs.get(e.code)
+        if display is not None and c is not None and not display_matches(c, display):
+            return Verdict(False, f"The display '{display}' is not a display of the code '{code}' in {e.system} (expected '{c.display}')", c.display)
+        return Verdict(True, None, c.display if c else e.display)
+    if display is not None and e.display is not None and display.strip().casefold() != e.display.strip().casefold():
+        return Verdict(False, f"The display '{display}' is not the display of the code '{code}' (expected '{e.display}')", e.display)
+    return Verdict(True, None, e.display)
+
+
+def validate_code(*, valueset: str | None = None, system: str | None = None, code: str, display: str | None = None, reader=None) -> Verdict:
+    """Is `code` (of `system`) in the value set `valueset`, or in the code system `system`?"""
+    if valueset is not None:
+        try:
+            exp = expansion(valueset, None, reader)
+        except TerminologyError as exc:
+            return Verdict(None, f"The value set {valueset} cannot be expanded here ({exc.key})", None)
+        if exp is None:
+            return Verdict(None, f"The value set {valueset} is not known to this server", None)
+        return check_in_expansion(exp, valueset, system, code, display, reader)
+    if system is None:
+        raise ValueError("validate_code needs a valueset or a system")
+    cs = code_system(system, None, reader)
+    if cs is None:
+        return Verdict(None, f"The code system {system} is not known to this server", None)
+    return check_in_code_system(cs, code, display)
+
+
+def concepts(system: str) -> list[tuple[str, str]]:
+    """(code, display) of every concept of a packaged code system, in its order."""
+    cs = code_system(system)
+    if cs is None:
+        raise KeyError(system)
+    return [(c.code, c.display or "") for c in cs.concepts.values()]
