@@ -250,6 +250,79 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The access token is invalid, expired or revoked",
         "Токен доступа недействителен, просрочен или отозван",
     ),
+    # profiles_ru: Russian identifiers (identifiers.problem) and the RU profiles (profiles_ru/validator.py)
+    "identifier-format": (
+        "{label_en} {value}: must be {digits} digits (spaces and hyphens allowed)",
+        "{label_ru} {value}: должно быть {digits} цифр (пробелы и дефисы допускаются)",
+    ),
+    "identifier-passport-format": (
+        "{label_en} {value}: must be a 4-digit series and a 6-digit number, as 45 08 123456 or 4508 123456",
+        "{label_ru} {value}: нужны серия из 4 цифр и номер из 6 цифр, например 45 08 123456 или 4508 123456",
+    ),
+    "identifier-oid-format": (
+        "{label_en} {value}: must be an OID 1.2.643.5.1.13.13.12.2.<region>.<organisation>",
+        "{label_ru} {value}: должен быть OID вида 1.2.643.5.1.13.13.12.2.<регион>.<организация>",
+    ),
+    "identifier-check-digit": (
+        "{label_en} {value}: check number {found} does not match {expected}",
+        "{label_ru} {value}: контрольное число {found} не совпадает с {expected}",
+    ),
+    "profile-min": (
+        "{path}: profile {profile} needs at least {min}, found {count}",
+        "{path}: профиль {profile} требует не менее {min}, найдено {count}",
+    ),
+    "profile-max": (
+        "{path}: profile {profile} allows at most {max}, found {count}",
+        "{path}: профиль {profile} допускает не более {max}, найдено {count}",
+    ),
+    "profile-slice-min": (
+        "{path}: profile {profile} needs at least {min} of '{slice}', found {count}",
+        "{path}: профиль {profile} требует не менее {min} элементов «{slice}», найдено {count}",
+    ),
+    "profile-slice-max": (
+        "{path}: profile {profile} allows at most {max} of '{slice}', found {count}",
+        "{path}: профиль {profile} допускает не более {max} элементов «{slice}», найдено {count}",
+    ),
+    "profile-slice-closed": (
+        "{path}: profile {profile} allows only its slices here ({slices})",
+        "{path}: профиль {profile} допускает здесь только свои срезы ({slices})",
+    ),
+    "profile-fixed": (
+        "{path}: profile {profile} fixes the value {value}",
+        "{path}: профиль {profile} требует значение {value}",
+    ),
+    "profile-pattern": (
+        "{path}: profile {profile} needs a value matching {value}",
+        "{path}: профиль {profile} требует значение, соответствующее {value}",
+    ),
+    "profile-type": (
+        "{path}: profile {profile} allows {allowed} here, not {found}",
+        "{path}: профиль {profile} допускает здесь {allowed}, а не {found}",
+    ),
+    "profile-binding": (
+        "{path}: {code} is not in the value set {valueset} (required binding of profile {profile})",
+        "{path}: {code} не входит в набор значений {valueset} (обязательная привязка профиля {profile})",
+    ),
+    "profile-binding-no-code": (
+        "{path}: a code from the value set {valueset} is required (profile {profile})",
+        "{path}: нужен код из набора значений {valueset} (профиль {profile})",
+    ),
+    "profile-binding-unknown": (
+        "{path}: the value set {valueset} is unknown to this server, so {code} was not checked",
+        "{path}: набор значений {valueset} неизвестен серверу, поэтому {code} не проверен",
+    ),
+    "profile-cyrillic": (
+        "{path}: '{value}' must be written in Cyrillic letters (words joined by a hyphen, space or apostrophe)",
+        "{path}: «{value}» нужно написать кириллицей (слова разделяются дефисом, пробелом или апострофом)",
+    ),
+    "profile-org-identifier": (
+        "{path}: profile {profile} needs an OGRN, an FRMO OID or an insurer code (NSI 1.2.643.5.1.13.13.99.2.183) identifier",
+        "{path}: профиль {profile} требует идентификатор ОГРН, OID в ФРМО или код страховой организации (НСИ 1.2.643.5.1.13.13.99.2.183)",
+    ),
+    "profile-unknown": (
+        "Profile {profile} is not known to this server; the resource was not checked against it",
+        "Профиль {profile} неизвестен серверу; проверка на соответствие ему не выполнялась",
+    ),
 }
 
 

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         default=8090, ge=0, le=65535, description="Demo only (no FHIR_ESIA_URL): port of the in-process ESIA emulator; 0 means none."
     )
 
+    enforce_ru_profiles: bool = Field(
+        default=False,
+        description="Validate every written Patient, Practitioner, Organization, Coverage, Encounter, DiagnosticReport, MedicationRequest "
+        "and laboratory Observation against its RU profile (profiles_ru/definitions) even when meta.profile does not declare it.",
+    )
+
     @property
     def embedded(self) -> bool:
         return not self.mongodb_uri
