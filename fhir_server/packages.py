@@ -27,7 +27,7 @@ import orjson
 log = logging.getLogger("fhir_server.packages")
 
 # Modules that call register() when imported.
-PROVIDERS = ("terminology",)
+PROVIDERS = ("terminology", "profiles_ru.profiles")
 
 _sources: list[Callable[[], Iterable[dict]]] = []
 _VERSION_PART = re.compile(r"\d+|[A-Za-z]+")

@@ -13,6 +13,7 @@ import jsonpatch
 import jsonpointer
 
 from consent.enforce import after_write, before_write
+from profiles_ru import profiles as ru_profiles
 
 from ..errors import FHIRError, Issue, info_outcome
 from ..search import compile_criteria, index_resource
@@ -49,6 +50,15 @@ def prepare(rtype: str, body, *, for_create: bool = False, url_id: str | None = 
             raise FHIRError(400, "invalid", "id-mismatch", expression=f"{rtype}.id", body=str(bid)[:70], url=url_id)
     validator().validate(body, rtype, allow_conditional)
     return body
+
+
+def check_profiles(ctx: Ctx, reader, resource: dict) -> None:
+    """The profiles a resource must meet - the ones in its meta.profile that the server knows, and
+    with FHIR_ENFORCE_RU_PROFILES the RU profile of its type (profiles_ru.profiles): 422 with every
+    error. `reader` (the write's unit) lets terminology see code systems posted to the server."""
+    errors = [i for i in ru_profiles.issues(resource, reader, ctx.settings.enforce_ru_profiles) if i.severity == "error"]
+    if errors:
+        raise FHIRError(422, issues=errors)
 
 
 def match(unit: Unit, rtype: str, criteria: str) -> Version | None:
@@ -97,6 +107,7 @@ def create(unit: Unit, ctx: Ctx, rtype: str, resource: dict, if_none_exist: str 
     resource = dict(resource)
     resource["id"] = rid or new_id()
     _before(ctx, unit, rtype, None, "POST")
+    check_profiles(ctx, unit, resource)
     v = unit.write(rtype, resource["id"], resource, "POST", None, index_resource(resource, ctx.base))
     _after(ctx, unit, rtype, v.id, resource, None)
     return _written(ctx, 201, v, "created")
@@ -110,6 +121,7 @@ def update(unit: Unit, ctx: Ctx, rtype: str, rid: str, resource: dict, if_match:
     if _unchanged(prev, resource):
         # As HAPI: an update that changes nothing creates no new version.
         return Resp(200, prev, is_write=True, outcome=info_outcome("unchanged", ctx.lang, ref=prev.ref))
+    check_profiles(ctx, unit, resource)
     v = unit.write(rtype, rid, resource, "PUT", prev, index_resource(resource, ctx.base))
     _after(ctx, unit, rtype, rid, resource, prev.resource() if prev is not None and not prev.deleted else None)
     created = prev is None or prev.deleted
@@ -161,6 +173,7 @@ def patch(unit: Unit, ctx: Ctx, rtype: str, rid: str, ops: list, if_match: int |
         raise FHIRError(422, issues=issues)
     if _unchanged(prev, patched):
         return Resp(200, prev, is_write=True, outcome=info_outcome("unchanged", ctx.lang, ref=ref))
+    check_profiles(ctx, unit, patched)
     v = unit.write(rtype, rid, patched, "PATCH", prev, index_resource(patched, ctx.base))
     _after(ctx, unit, rtype, rid, patched, prev.resource())
     return _written(ctx, 200, v, "updated")
