@@ -225,3 +225,12 @@ def search_key(system: str | None, value: str) -> tuple[str | None, str]:
     its row's system and the value loses its separators; anything else is unchanged."""
     row = by_system(system, value)
     return (row.system, normalize(row.name, value)) if row is not None and row.pattern is None else (system, value)
+
+
+def index_key(ident: dict) -> tuple[str, str] | None:
+    """(canonical system, value without separators) under which the search index also keeps an
+    Identifier of the table (its written system and value are kept too), or None."""
+    row = of_identifier(ident)
+    if row is None or row.pattern is not None or not isinstance(ident.get("value"), str):
+        return None
+    return row.system, normalize(row.name, ident["value"])

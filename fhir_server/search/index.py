@@ -27,6 +27,8 @@ import unicodedata
 from datetime import datetime, timedelta
 from itertools import product
 
+from profiles_ru import identifiers
+
 from .. import fhirtime
 from . import ucum
 from .params import Path, SearchParam, params_of
@@ -130,6 +132,7 @@ def _token(value, ftype: str, system: str | None = None) -> list[dict]:
         if not isinstance(value.get("value"), str):
             return []
         out = [{"s": value.get("system"), "c": value["value"]}]
+        out.extend(_russian_identifier(value, "s", "c"))
         for c in (value.get("type") or {}).get("coding", []):
             out.append({"ot": f"{c.get('system', '')}|{c.get('code', '')}|{value['value']}"})
         if isinstance((value.get("type") or {}).get("text"), str):
@@ -212,7 +215,16 @@ def _reference(value, ftype: str, path: Path, base: str | None) -> list[dict]:
         # its literal reference) says Patient; with neither it resolves to nothing.
         if path.ref is None or (value.get("type") or known) in path.ref:
             out.append({"is": ident.get("system"), "ic": ident["value"]})
+            out.extend(_russian_identifier(ident, "is", "ic"))
     return out
+
+
+def _russian_identifier(ident: dict, s: str, c: str) -> list[dict]:
+    """A SNILS, ENP, passport, INN, OGRN(IP) written under any of its systems is also indexed under
+    its one canonical system with the separators removed (profiles_ru.identifiers; the search
+    value is normalised the same way in query.parse_token), so every spelling finds it."""
+    key = identifiers.index_key(ident)
+    return [{s: key[0], c: key[1]}] if key is not None and key != (ident.get("system"), ident["value"]) else []
 
 
 def _url_type(url: str) -> str | None:

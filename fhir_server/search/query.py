@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from profiles_ru import identifiers
+
 from ..errors import FHIRError
 from . import ucum
 from .index import date_range, fold, split_reference
@@ -231,6 +233,8 @@ def parse_token(name: str, raw: str, p: SearchParam, modifier: str | None):
     system, code = unescape(parts[0]), unescape(parts[1])
     if not system and not code:
         raise bad(name, raw)
+    if system and code and any(path.type in ("Identifier", "Reference") for path in p.paths):
+        system, code = identifiers.search_key(system, code)  # a Russian identifier: as index._russian_identifier keeps it
     return Token(system, _token_code(p, code) or None)
 
 
