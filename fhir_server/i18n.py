@@ -323,6 +323,54 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Profile {profile} is not known to this server; the resource was not checked against it",
         "Профиль {profile} неизвестен серверу; проверка на соответствие ему не выполнялась",
     ),
+    # terminology/ (NSI terminology service) and the search modifiers :in :not-in :below :above
+    "tx-code-unknown": ("Unknown code '{code}' in the code system {url}", "Код '{code}' отсутствует в справочнике {url}"),
+    "tx-code-unchecked": (
+        "Code '{code}' is not in the packaged content ({content}) of {url}, so it cannot be checked here",
+        "Кода '{code}' нет в упакованном содержимом ({content}) справочника {url}; проверить его здесь нельзя",
+    ),
+    "tx-code-unchecked-vs": (
+        "Code '{code}' is not in the packaged part of the value set {url}, so it cannot be checked here",
+        "Кода '{code}' нет в упакованной части набора значений {url}; проверить его здесь нельзя",
+    ),
+    "tx-code-not-in-vs": ("The code '{code}' is not in the value set {url}", "Код '{code}' не входит в набор значений {url}"),
+    "tx-display-wrong": (
+        "The display '{display}' is not a display of the code '{code}' in {url} (expected '{expected}')",
+        "Наименование '{display}' не соответствует коду '{code}' в {url} (ожидается '{expected}')",
+    ),
+    "tx-unknown-valueset": ("The value set {url} is not known to this server", "Набор значений {url} неизвестен серверу"),
+    "tx-unknown-codesystem": ("The code system {url} is not known to this server", "Справочник {url} неизвестен серверу"),
+    "tx-unknown-conceptmap": ("The concept map {url} is not known to this server", "Таблица соответствия {url} неизвестна серверу"),
+    "tx-no-conceptmap": (
+        "No concept map of this server maps {system} to {target}",
+        "На сервере нет таблицы соответствия из {system} в {target}",
+    ),
+    "tx-code-not-found": ("Code '{code}' was not found in {url}", "Код '{code}' не найден в справочнике {url}"),
+    "tx-filter-unsupported": (
+        "The value set filter '{property} {op}' is not supported by this server",
+        "Фильтр набора значений '{property} {op}' сервером не поддерживается",
+    ),
+    "tx-valueset-cycle": ("The value set {url} includes itself", "Набор значений {url} включает сам себя"),
+    "tx-valueset-no-content": (
+        "The value set {url} has neither a compose nor an expansion",
+        "У набора значений {url} нет ни compose, ни expansion",
+    ),
+    "tx-param-missing": ("The operation needs the parameter '{name}'", "Для операции нужен параметр '{name}'"),
+    "tx-param-one-of": ("The operation needs one of the parameters {names}", "Для операции нужен один из параметров {names}"),
+    "tx-param-invalid": ("Parameter '{name}': '{value}' is not valid", "Параметр '{name}': значение '{value}' недопустимо"),
+    "tx-param-repeated": ("Parameter '{name}' may appear only once", "Параметр '{name}' может быть указан только один раз"),
+    "tx-parameters-body": (
+        "The body of this operation must be a Parameters resource",
+        "Тело запроса этой операции должно быть ресурсом Parameters",
+    ),
+    "tx-search-unknown-valueset": (
+        "{name}: the value set {url} is not known to this server",
+        "{name}: набор значений {url} неизвестен серверу",
+    ),
+    "tx-search-hierarchy": (
+        "{name}: '{value}' must be system|code of a hierarchical code system known to this server",
+        "{name}: '{value}' должно быть system|code иерархического справочника, известного серверу",
+    ),
 }
 
 

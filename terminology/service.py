@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from fhir_server import i18n
 from fhir_server.packages import version_key
 
 from . import packaged as _packaged
@@ -33,9 +34,18 @@ class TerminologyError(Exception):
 
 @dataclass(frozen=True)
 class Verdict:
-    ok: bool | None  # None: the value set / code system is unknown to the server
-    message: str | None = None
+    ok: bool | None  # None: the value set / code system is unknown to the server, or its content incomplete
+    message: str | None = None  # English; `key` and `params` render it in another language (fhir_server.i18n)
     display: str | None = None
+    key: str | None = None
+    params: tuple = ()
+
+    def text(self, lang: str = "en") -> str | None:
+        return i18n.render(self.key, lang, dict(self.params)) if self.key else self.message
+
+
+def verdict(ok: bool | None, key: str | None = None, display: str | None = None, **params) -> Verdict:
+    return Verdict(ok, i18n.render(key, "en", params) if key else None, display, key, tuple(sorted(params.items())))
 
 
 # -- where content comes from -----------------------------------------------------------------
@@ -194,10 +204,19 @@ def code_system_of(resource: dict) -> CodeSystemIndex:
     return _cached("cs", resource, CodeSystemIndex)
 
 
+_DISPLAY_FOLD = str.maketrans({"ё": "е", "Ё": "Е", "[": "(", "]": ")"})
+
+
+def fold_display(text: str) -> str:
+    """Displays compare without case, ё/е and [ ]/( ) differences (both spellings are in use
+    in the Russian МКБ-10) and runs of whitespace."""
+    return " ".join(text.translate(_DISPLAY_FOLD).casefold().split())
+
+
 def display_matches(c: Concept, display: str) -> bool:
-    wanted = display.strip().casefold()
+    wanted = fold_display(display)
     names = [c.display or ""] + [d.get("value") or "" for d in c.designations]
-    return any(n.strip().casefold() == wanted for n in names)
+    return any(fold_display(n) == wanted for n in names)
 
 
 # -- value sets -------------------------------------------------------------------------------
@@ -213,6 +232,7 @@ class Entry:
 class Expansion:
     entries: list[Entry]
     used: list[tuple[str, str]]  # ("used-codesystem", "url|version") parameters
+    partial: frozenset = frozenset()  # systems included from content that is not complete
     by_key: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -254,7 +274,8 @@ def _filter_codes(cs: CodeSystemIndex, flt: dict, where: str) -> set[str]:
     raise TerminologyError(422, "not-supported", "tx-filter-unsupported", where, op=str(op), property=str(prop))
 
 
-def _include(part: dict, reader, where: str, stack: tuple) -> tuple[list[Entry], list[tuple[str, str]]]:
+def _include(part: dict, reader, where: str, stack: tuple, partial: set | None = None) -> tuple[list[Entry], list[tuple[str, str]]]:
+    partial = set() if partial is None else partial
     used: list[tuple[str, str]] = []
     sets: list[dict[tuple[str, str], Entry]] = []
     system = part.get("system")
@@ -275,6 +296,8 @@ def _include(part: dict, reader, where: str, stack: tuple) -> tuple[list[Entry],
                 keep = _filter_codes(cs, flt, where)
                 codes = [c for c in codes if c in keep]
             chosen = [Entry(system, cs.version, c, cs.concepts[c].display) for c in codes]
+            if cs.content != "complete":
+                partial.add(system)
         if cs is not None:
             used.append(("used-codesystem", f"{cs.url}|{cs.version}" if cs.version else cs.url))
         sets.append({(e.system, e.code): e for e in chosen})
@@ -286,6 +309,7 @@ def _include(part: dict, reader, where: str, stack: tuple) -> tuple[list[Entry],
             raise TerminologyError(404, "not-found", "tx-unknown-valueset", where, url=vs_url)
         sub = expand_resource(vs, reader, stack + (vs_url,))
         used.extend(sub.used)
+        partial.update(sub.partial)
         sets.append({(e.system, e.code): e for e in sub.entries})
     if not sets:
         return [], used
@@ -311,8 +335,9 @@ def _expand(vs: dict, reader, stack: tuple) -> Expansion:
         return Expansion([Entry(c.get("system"), c.get("version"), c.get("code"), c.get("display")) for c in _flatten(contains)], [])
     entries: dict[tuple[str, str], Entry] = {}
     used: list[tuple[str, str]] = []
+    partial: set = set()
     for i, part in enumerate(compose.get("include") or ()):
-        got, u = _include(part, reader, f"ValueSet.compose.include[{i}]", stack + (vs.get("url"),))
+        got, u = _include(part, reader, f"ValueSet.compose.include[{i}]", stack + (vs.get("url"),), partial)
         used.extend(u)
         for e in got:
             entries.setdefault((e.system, e.code), e)
@@ -320,7 +345,7 @@ def _expand(vs: dict, reader, stack: tuple) -> Expansion:
         got, _ = _include(part, reader, f"ValueSet.compose.exclude[{i}]", stack + (vs.get("url"),))
         for e in got:
             entries.pop((e.system, e.code), None)
-    return Expansion(list(entries.values()), list(dict.fromkeys(used)))
+    return Expansion(list(entries.values()), list(dict.fromkeys(used)), frozenset(partial))
 
 
 def _flatten(contains):
@@ -362,27 +387,28 @@ def check_in_code_system(cs: CodeSystemIndex, code: str, display: str | None) ->
     c = cs.get(code)
     if c is None:
         if cs.content not in (None, "complete"):
-            return Verdict(None, f"Code '{code}' is not in the packaged {cs.content} content of {cs.url}; it cannot be checked", None)
-        return Verdict(False, f"Unknown code '{code}' in the code system {cs.url}", None)
+            return verdict(None, "tx-code-unchecked", code=code, url=cs.url, content=cs.content)
+        return verdict(False, "tx-code-unknown", code=code, url=cs.url)
     if display is not None and not display_matches(c, display):
-        return Verdict(False, f"The display '{display}' is not a display of the code '{code}' in {cs.url} (expected '{c.display}')", c.display)
-    return Verdict(True, None, c.display)
+        return verdict(False, "tx-display-wrong", c.display, display=display, code=code, url=cs.url, expected=c.display or "")
+    return verdict(True, None, c.display)
 
 
 def check_in_expansion(exp: Expansion, vs_url: str, system: str | None, code: str, display: str | None, reader=None, system_version=None) -> Verdict:
     e = exp.find(system, code)
     if e is None:
-        where = f"{system}|{code}" if system else code
-        return Verdict(False, f"The code '{where}' is not in the value set {vs_url}", None)
+        if (system in exp.partial) if system is not None else bool(exp.partial):
+            return verdict(None, "tx-code-unchecked-vs", code=code, url=vs_url)
+        return verdict(False, "tx-code-not-in-vs", code=f"{system}|{code}" if system else code, url=vs_url)
     cs = code_system(e.system, system_version, reader)
-    if cs is not None:
-        c = cs.get(e.code)
-        if display is not None and c is not None and not display_matches(c, display):
-            return Verdict(False, f"The display '{display}' is not a display of the code '{code}' in {e.system} (expected '{c.display}')", c.display)
-        return Verdict(True, None, c.display if c else e.display)
-    if display is not None and e.display is not None and display.strip().casefold() != e.display.strip().casefold():
-        return Verdict(False, f"The display '{display}' is not the display of the code '{code}' (expected '{e.display}')", e.display)
-    return Verdict(True, None, e.display)
+    c = cs.get(e.code) if cs is not None else None
+    if c is not None:
+        if display is not None and not display_matches(c, display):
+            return verdict(False, "tx-display-wrong", c.display, display=display, code=code, url=e.system, expected=c.display or "")
+        return verdict(True, None, c.display)
+    if display is not None and e.display is not None and fold_display(display) != fold_display(e.display):
+        return verdict(False, "tx-display-wrong", e.display, display=display, code=code, url=e.system, expected=e.display)
+    return verdict(True, None, e.display)
 
 
 def validate_code(*, valueset: str | None = None, system: str | None = None, code: str, display: str | None = None, reader=None) -> Verdict:
@@ -391,15 +417,15 @@ def validate_code(*, valueset: str | None = None, system: str | None = None, cod
         try:
             exp = expansion(valueset, None, reader)
         except TerminologyError as exc:
-            return Verdict(None, f"The value set {valueset} cannot be expanded here ({exc.key})", None)
+            return verdict(None, exc.key, **exc.params)  # cannot be expanded here: cannot check
         if exp is None:
-            return Verdict(None, f"The value set {valueset} is not known to this server", None)
+            return verdict(None, "tx-unknown-valueset", url=valueset)
         return check_in_expansion(exp, valueset, system, code, display, reader)
     if system is None:
         raise ValueError("validate_code needs a valueset or a system")
     cs = code_system(system, None, reader)
     if cs is None:
-        return Verdict(None, f"The code system {system} is not known to this server", None)
+        return verdict(None, "tx-unknown-codesystem", url=system)
     return check_in_code_system(cs, code, display)
 
 
