@@ -107,33 +107,32 @@ FALLBACK_INSURERS = ("АО «Страховая медицинская комп�
                      "АО «СМК «Северо-Запад Полис»»")
 
 
-# -- staff: (specialty name in NSI 11.1066, position name in NSI 11.1002, verified position code or None) --
+# -- staff: (specialty name in NSI 11.1066, position name in NSI 11.1002; codes from the packaged terminology) --
 @dataclass(frozen=True)
 class Role:
     key: str
     specialty: str
     position: str
-    position_code: str | None = None  # verified code in NSI 1.2.643.5.1.13.13.11.1002
     weight: int = 1  # how many of this role an organisation has, relatively
 
 
 ROLES = (
-    Role("therapist", "Терапия", "врач-терапевт участковый", None, 6),
-    Role("therapist-hospital", "Терапия", "врач-терапевт", "109", 2),
-    Role("gp", "Общая врачебная практика (семейная медицина)", "врач общей практики (семейный врач)", None, 2),
-    Role("cardiologist", "Кардиология", "врач-кардиолог", None, 2),
-    Role("endocrinologist", "Эндокринология", "врач-эндокринолог", None, 1),
-    Role("neurologist", "Неврология", "врач-невролог", None, 1),
-    Role("surgeon", "Хирургия", "врач-хирург", None, 1),
-    Role("gynecologist", "Акушерство и гинекология", "врач-акушер-гинеколог", None, 1),
-    Role("pediatrician", "Педиатрия", "врач-педиатр участковый", None, 2),
-    Role("pulmonologist", "Пульмонология", "врач-пульмонолог", None, 1),
-    Role("gastroenterologist", "Гастроэнтерология", "врач-гастроэнтеролог", None, 1),
-    Role("nephrologist", "Нефрология", "врач-нефролог", None, 1),
-    Role("psychiatrist", "Психиатрия", "врач-психиатр", None, 1),
-    Role("lab", "Клиническая лабораторная диагностика", "врач клинической лабораторной диагностики", "35", 1),
-    Role("radiologist", "Рентгенология", "врач-рентгенолог", None, 1),
-    Role("sonographer", "Ультразвуковая диагностика", "врач ультразвуковой диагностики", None, 1),
+    Role("therapist", "Терапия", "врач-терапевт участковый", 6),
+    Role("therapist-hospital", "Терапия", "врач-терапевт", 2),
+    Role("gp", "Общая врачебная практика (семейная медицина)", "врач общей практики (семейный врач)", 2),
+    Role("cardiologist", "Кардиология", "врач-кардиолог", 2),
+    Role("endocrinologist", "Эндокринология", "врач-эндокринолог", 1),
+    Role("neurologist", "Неврология", "врач-невролог", 1),
+    Role("surgeon", "Хирургия", "врач-хирург", 1),
+    Role("gynecologist", "Акушерство и гинекология", "врач-акушер-гинеколог", 1),
+    Role("pediatrician", "Педиатрия", "врач-педиатр участковый", 2),
+    Role("pulmonologist", "Пульмонология", "врач-пульмонолог", 1),
+    Role("gastroenterologist", "Гастроэнтерология", "врач-гастроэнтеролог", 1),
+    Role("nephrologist", "Нефрология", "врач-нефролог", 1),
+    Role("psychiatrist", "Психиатрия", "врач-психиатр", 1),
+    Role("lab", "Клиническая лабораторная диагностика", "врач клинической лабораторной диагностики", 1),
+    Role("radiologist", "Рентгенология", "врач-рентгенолог", 1),
+    Role("sonographer", "Ультразвуковая диагностика", "врач ультразвуковой диагностики", 1),
 )
 
 
@@ -439,9 +438,8 @@ def markdown() -> str:
     out += [f"- {p.loinc or '(coded by its test)'} {p.loinc_display or ''} — {p.name}" for p in PANELS.values()]
     out += ["", "## Vital signs (LOINC)", "", "| LOINC | Name | Russian name | UCUM |", "| --- | --- | --- | --- |"]
     out += [f"| {v[0]} | {v[1]} | {v[2]} | {v[3] or '-'} |" for v in VITALS.values()]
-    out += ["", f"## Specialties ({SPECIALTIES}) and positions ({POSITIONS})", "", "| Specialty | Position | Position code |",
-            "| --- | --- | --- |"]
-    out += [f"| {r.specialty} | {r.position} | {r.position_code or '(by name)'} |" for r in ROLES]
+    out += ["", f"## Specialties ({SPECIALTIES}) and positions ({POSITIONS}), by name", "", "| Specialty | Position |", "| --- | --- |"]
+    out += [f"| {r.specialty} | {r.position} |" for r in ROLES]
     out += ["", f"## Imaging: nomenclature of medical services ({MED_SERVICES})", "", "| Code | Name | DICOM modality |",
             "| --- | --- | --- |"]
     out += [f"| {i.service} | {i.name} | {i.modality} |" for i in IMAGING.values()]
