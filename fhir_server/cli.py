@@ -69,6 +69,17 @@ def serve(host: str, port: int, workers: int | None, threads: int, demo: bool | 
         )
     elif settings.demo:
         click.echo(f"Demo card: curl http://{host}:{port}/fhir/Patient/demo-patient-1/_history", err=True)
+    if settings.demo and settings.demo_patients:
+        from seed.demo import DEMO_GRANTED, DEMO_SEED
+
+        auth = ' -H "Authorization: Bearer $TOKEN"' if settings.auth == "smart" else ""
+        click.echo(
+            f"Demo population: {settings.demo_patients} generated patients (FHIR_DEMO_PATIENTS; `fhir-server seed --seed {DEMO_SEED}`), "
+            f"the first {min(DEMO_GRANTED, settings.demo_patients)} granting doctor@demo.example: curl{auth} "
+            f"'http://{host}:{port}/fhir/Patient?_sort=family&_count=10'; a generated card: curl{auth} "
+            f"'http://{host}:{port}/fhir/Patient/s{DEMO_SEED}-pat-0/$everything'",
+            err=True,
+        )
     _App().run()
 
 
@@ -96,6 +107,43 @@ def load(files: tuple[pathlib.Path, ...], url: str | None, token: str | None) ->
             r = client.post("/fhir", data=path.read_bytes(), headers={"Content-Type": "application/fhir+json"})
             failures += _report(path, r.status_code, r.get_json(silent=True) or {})
     sys.exit(1 if failures else 0)
+
+
+@main.command()
+@click.option("--patients", default=100, show_default=True, type=click.IntRange(min=0), help="How many patients to generate.")
+@click.option("--seed", "seed_", default=1, show_default=True, type=int, help="Same --patients and --seed give the same resources and ids.")
+@click.option("--url", default=None, help="Base URL of a running server (e.g. http://127.0.0.1:8080/fhir).")
+@click.option("--token", envvar="FHIR_TOKEN", default=None,
+              help="SMART access token sent to --url (default: $FHIR_TOKEN); not needed with FHIR_AUTH=off.")
+def seed(patients: int, seed_: int, url: str | None, token: str | None) -> None:
+    """Generate a synthetic Russian population and load it through POST /fhir transactions: into a running server
+    (--url) or into FHIR_MONGODB_URI."""
+    from seed.generator import Population
+    from seed.load import in_process, load, over_http
+
+    settings = Settings()
+    if url is None and settings.embedded:
+        raise click.UsageError("give --url of a running server, or set FHIR_MONGODB_URI (the embedded store lives in the server process)")
+    if url is not None:
+        post = over_http(url, token)
+    else:
+        from .app import create_app
+
+        # Whoever can reach FHIR_MONGODB_URI is already an operator of the database.
+        post = in_process(create_app(settings))
+
+    def progress(r) -> None:
+        click.echo(f"  {r.bundles - 1} patients, {r.resources} resources, {r.resources / max(r.seconds, 1e-9):.0f} resources/s", err=True)
+
+    report = load(Population(patients, seed_), post, progress)
+    for line in report.failures[:10]:
+        click.echo(f"failed: {line}", err=True)
+    counts = ", ".join(f"{t} {n}" for t, n in sorted(report.counts.items()))
+    click.echo(f"seed {seed_}: {patients} patients, {report.resources} resources in {report.seconds:.1f} s "
+               f"({report.resources / max(report.seconds, 1e-9):.0f} resources/s): {counts}")
+    if report.failures:
+        click.echo(f"{len(report.failures)} of {report.bundles} bundles failed (each changed nothing)", err=True)
+    sys.exit(1 if report.failures else 0)
 
 
 def _post(base: str, data: bytes, token: str | None = None) -> tuple[int, dict]:

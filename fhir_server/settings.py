@@ -34,6 +34,10 @@ class Settings(BaseSettings):
         description="Write the packaged conformance resources (NSI CodeSystems, ValueSets, ConceptMaps, RU profiles) into the store at start, "
         "each once per version (fhir_server/packages.py).",
     )
+    demo_patients: int = Field(
+        default=25, ge=0, le=100_000,
+        description="Demo only: how many generated patients (seed/generator.py, seed 1) are loaded beside the fixed demo card; 0 means none.",
+    )
     demo_password: SecretStr | None = Field(
         default=None, description="Password of every demo account; unset means one is generated per account and printed once at start."
     )

@@ -3,7 +3,8 @@
 One patient of a Moscow polyclinic with a type 2 diabetes history: an encounter, lab
 and vital-sign observations, a lab report, a prescription and a consent. Fixed ids and
 PUT entries make loading idempotent. It goes through the public transaction path, as
-every seed does. (The seed issue replaces this with a generated population.)
+every seed does. Beside it, FHIR_DEMO_PATIENTS generated patients (seed/generator.py, seed 1;
+the first DEMO_GRANTED of them also grant demo-practitioner-1) make the demo card a living one.
 
 With the SMART authorization server on (FHIR_AUTH=smart), `load_demo_auth` adds the
 demo accounts (DEMO_ACCOUNTS) and two clients with fixed ids (DEMO_CLIENTS). Passwords
@@ -180,6 +181,45 @@ def load_demo(app) -> None:
     if r.status_code != 200:
         raise RuntimeError(f"demo card did not load: HTTP {r.status_code}")
     log.info("demo card loaded: %d resources, Patient/demo-patient-1", len(r.get_json()["entry"]))
+    load_demo_population(app, client)
+
+
+DEMO_SEED = 1
+DEMO_GRANTED = 5  # the first generated patients also grant demo-practitioner-1 (doctor@demo.example); nobody grants -2
+
+
+def demo_population_consents(patients: int) -> list[dict]:
+    """Consents of the first DEMO_GRANTED generated patients naming demo-practitioner-1, so the demo doctor has a panel."""
+    from .generator import Population
+
+    prefix = Population(0, DEMO_SEED).prefix
+    out = []
+    for i in range(min(patients, DEMO_GRANTED)):
+        consent = next(r for r in demo_resources() if r["id"] == "demo-consent-1")
+        out.append({**consent, "id": f"demo-consent-{prefix}-pat-{i}", "patient": {"reference": f"Patient/{prefix}-pat-{i}"}})
+    return out
+
+
+def load_demo_population(app, client) -> None:
+    """FHIR_DEMO_PATIENTS generated patients (seed DEMO_SEED) beside the fixed card, through the same transaction path."""
+    from .generator import Population, transaction
+    from .load import load
+
+    patients = app.config["FHIR_SETTINGS"].demo_patients
+    if not patients:
+        return
+
+    def post(data: bytes) -> tuple[int, dict]:
+        r = client.post("/fhir", data=data, headers={"Content-Type": "application/fhir+json"})
+        return r.status_code, r.get_json(silent=True) or {}
+
+    report = load(Population(patients, DEMO_SEED), post)
+    if report.failures:
+        raise RuntimeError(f"demo population did not load: {report.failures[0]}")
+    status, _ = post(orjson.dumps(transaction(demo_population_consents(patients))))
+    if status != 200:
+        raise RuntimeError(f"demo population consents did not load: HTTP {status}")
+    log.info("demo population loaded: %d patients, %d resources in %.1f s", patients, report.resources, report.seconds)
 
 
 # login, role, fhirUser, name
