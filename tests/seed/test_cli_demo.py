@@ -1,0 +1,95 @@
+"""`fhir-server seed` against a running server, and the demo's generated population."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+from click.testing import CliRunner
+
+from consent.principal import Principal
+from consent.scopes import ScopeSet
+from fhir_server.app import create_app
+from fhir_server.cli import main
+from seed.demo import DEMO_GRANTED
+from tests.conftest import FHIRClient, make_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(port: int, path: str) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path, headers={"Accept": "application/fhir+json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_seed_needs_a_url_or_a_database():
+    env = {k: v for k, v in os.environ.items() if k != "FHIR_MONGODB_URI"}
+    result = CliRunner().invoke(main, ["seed", "--patients", "1"], env={**env, "FHIR_MONGODB_URI": ""})
+    assert result.exit_code == 2 and "--url" in result.output
+
+
+def test_seed_loads_through_a_running_server():
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "FHIR_MONGODB_URI"}
+    env.update(FHIR_AUTH="off", FHIR_DB_NAME=f"seedcli_{uuid.uuid4().hex[:8]}", FHIR_LOAD_DEFINITIONS="0")
+    server = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "serve", "--no-demo", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _get(port, "/fhir/metadata")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "server did not start"
+            time.sleep(0.2)
+        run = subprocess.run([sys.executable, "-m", "fhir_server.cli", "seed", "--patients", "3", "--seed", "21",
+                              "--url", f"http://127.0.0.1:{port}/fhir"], env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        assert "seed 21: 3 patients" in run.stdout and "Patient 3" in run.stdout
+        status, bundle = _get(port, "/fhir/Patient?_summary=count")
+        assert status == 200 and bundle["total"] == 3
+        status, patient = _get(port, "/fhir/Patient/s21-pat-2")
+        assert status == 200 and patient["name"][0]["given"][1]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_demo_loads_the_fixed_card_and_a_generated_population():
+    app = create_app(make_settings(auth="smart", demo=True, demo_patients=7, demo_password="Demo-Passw0rd!"))
+    try:
+        client = FHIRClient(app.test_client())
+        doctor = Principal("practitioner", subject="demo", fhir_user="Practitioner/demo-practitioner-1",
+                           scopes=ScopeSet.from_string("user/*.rs"))
+        other = Principal("practitioner", subject="demo2", fhir_user="Practitioner/demo-practitioner-2",
+                          scopes=ScopeSet.from_string("user/*.rs"))
+        admin = Principal("admin", subject="admin", scopes=ScopeSet.from_string("user/*.cruds"))
+        app.config["FHIR_AUTHENTICATOR"] = lambda request: admin
+        assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 1 + 7
+        assert client.get("/fhir/Patient/s1-pat-6").status_code == 200
+        app.config["FHIR_AUTHENTICATOR"] = lambda request: doctor
+        assert client.get("/fhir/Patient/demo-patient-1").status_code == 200
+        assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 1 + min(DEMO_GRANTED, 7)
+        assert client.get(f"/fhir/Patient/s1-pat-{DEMO_GRANTED - 1}").status_code == 200
+        assert client.get(f"/fhir/Patient/s1-pat-{DEMO_GRANTED}").status_code == 404
+        app.config["FHIR_AUTHENTICATOR"] = lambda request: other  # nobody grants demo-practitioner-2
+        assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 0
+    finally:
+        app.config["FHIR_STORE"].engine.close()
