@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from . import jsonio
 from .errors import FHIRError
-from .interactions import audit_ops, break_glass, capabilities, history, oms, read, search, transaction, validate, write
+from .interactions import audit_ops, break_glass, capabilities, history, oms, read, search, terminology, transaction, validate, write
 from .interactions.base import Ctx, Req, Resp, parse_etag_version, require_id, require_type
 from .interactions.references import resolve_references
 from .search import definitions
@@ -92,6 +92,9 @@ def route(ctx: Ctx, req: Req) -> Resp:
         definitions.ensure_loaded(ctx.store)
     if n == 1:
         return _type_level(ctx, req, method, rtype)
+    if n in (2, 3) and terminology.is_operation(rtype, parts[-1]):
+        # CodeSystem/$lookup, ValueSet/[id]/$expand, ... (interactions/terminology.py)
+        return terminology.run(ctx, req, rtype, parts[-1], require_id(parts[1]) if n == 3 else None)
     second = parts[1]
     if n == 2 and second == "_history":
         if method != "GET":

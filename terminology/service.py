@@ -27,9 +27,9 @@ _CACHE_MAX = 256
 class TerminologyError(Exception):
     """A request the terminology service cannot answer: `key` is an i18n message id."""
 
-    def __init__(self, status: int, code: str, key: str, expression: str | None = None, **params):
+    def __init__(self, status: int, issue: str, key: str, expression: str | None = None, /, **params):
         super().__init__(key)
-        self.status, self.code, self.key, self.expression, self.params = status, code, key, expression, params
+        self.status, self.issue, self.key, self.expression, self.params = status, issue, key, expression, params
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,9 @@ class Verdict:
         return i18n.render(self.key, lang, dict(self.params)) if self.key else self.message
 
 
-def verdict(ok: bool | None, key: str | None = None, display: str | None = None, **params) -> Verdict:
-    return Verdict(ok, i18n.render(key, "en", params) if key else None, display, key, tuple(sorted(params.items())))
+def verdict(ok: bool | None, key: str | None = None, shown: str | None = None, /, **params) -> Verdict:
+    """A Verdict with the message `key` (params filled in) and the concept's display `shown`."""
+    return Verdict(ok, i18n.render(key, "en", params) if key else None, shown, key, tuple(sorted(params.items())))
 
 
 # -- where content comes from -----------------------------------------------------------------
@@ -96,8 +97,8 @@ def _identity(r: dict) -> tuple:
     return (r.get("resourceType"), r.get("url"), r.get("version"), r.get("id"), meta.get("versionId"), meta.get("lastUpdated"))
 
 
-def _cached(kind: str, r: dict, make):
-    key = (kind, *_identity(r))
+def _cached(kind: str, r: dict, make, extra: tuple = ()):
+    key = (kind, *_identity(r), extra)
     hit = _cache.get(key)
     if hit is None:
         hit = make(r)
@@ -320,10 +321,23 @@ def _include(part: dict, reader, where: str, stack: tuple, partial: set | None =
 
 
 def expand_resource(vs: dict, reader=None, stack: tuple = ()) -> Expansion:
-    """The whole (unfiltered) expansion of a ValueSet resource."""
-    if reader is None:
-        return _cached("vs", vs, lambda r: _expand(r, None, stack))
-    return _expand(vs, reader, stack)  # store content may change: not cached across requests
+    """The whole (unfiltered) expansion of a ValueSet resource, cached by the identity of
+    the value set and of the code system / value set versions its compose resolves to."""
+    return _cached("vs", vs, lambda r: _expand(r, reader, stack), _dependencies(vs, reader))
+
+
+def _dependencies(vs: dict, reader, seen: frozenset = frozenset()) -> tuple:
+    compose = vs.get("compose") or {}
+    seen = seen | {vs.get("url")}
+    out = []
+    for part in [*(compose.get("include") or ()), *(compose.get("exclude") or ())]:
+        if part.get("system"):
+            r = resolve("CodeSystem", part["system"], part.get("version"), reader)
+            out.append(_identity(r) if r else (part["system"],))
+        for url in part.get("valueSet") or ():
+            r = resolve("ValueSet", url, None, reader) if url not in seen else None
+            out.append((_identity(r), _dependencies(r, reader, seen)) if r else (url,))
+    return tuple(out)
 
 
 def _expand(vs: dict, reader, stack: tuple) -> Expansion:
@@ -361,25 +375,7 @@ def value_set(url: str, version: str | None = None, reader=None) -> dict | None:
 
 def expansion(url: str, version: str | None = None, reader=None) -> Expansion | None:
     vs = value_set(url, version, reader)
-    if vs is None:
-        return None
-    if reader is not None and not _uses_store(vs, reader):
-        return expand_resource(vs, None)
-    return expand_resource(vs, reader)
-
-
-def _uses_store(vs: dict, reader) -> bool:
-    """Whether the store holds a version of anything this value set draws on that the
-    packaged content lacks (then the expansion is computed with the reader)."""
-    if (vs.get("meta") or {}).get("versionId"):
-        return True
-    for part in [*((vs.get("compose") or {}).get("include") or ()), *((vs.get("compose") or {}).get("exclude") or ())]:
-        urls = ([("CodeSystem", part["system"])] if part.get("system") else []) + [("ValueSet", u) for u in part.get("valueSet") or ()]
-        for rtype, url in urls:
-            pkg = {r.get("version") for r in _packaged_by_url().get((rtype, split_canonical(url)[0]), ())}
-            if any(r.get("version") not in pkg for r in versions(rtype, split_canonical(url)[0], reader)):
-                return True
-    return False
+    return expand_resource(vs, reader) if vs is not None else None
 
 
 # -- the Python API -----------------------------------------------------------------------------

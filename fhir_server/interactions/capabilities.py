@@ -12,6 +12,7 @@ from resources import registry
 
 from .. import __version__, fhirtime
 from ..search.params import all_types, params_of
+from . import terminology
 from .base import Ctx, Resp
 
 # Documentation of the parameters every type has.
@@ -25,6 +26,8 @@ TYPE_OPERATIONS_EXTRA = {
         ("bind-oms-policy", "urn:fhir-server-ru:OperationDefinition:Patient-bind-oms-policy"),  # README: Patient/$bind-oms-policy
     ],
 }
+for (_type, _name), _url in terminology.DEFINITIONS.items():  # CodeSystem/$lookup, ValueSet/$expand, ...
+    TYPE_OPERATIONS_EXTRA.setdefault(_type, []).append((_name, _url))
 
 
 def _search_params(rtype: str) -> list[dict]:
