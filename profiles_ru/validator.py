@@ -311,7 +311,11 @@ class Profile:
             return
         verdicts = [(_validate_code(valueset, system, code, display, run.reader), system, code, where)
                     for system, code, display, where in checks]
-        if any(v.ok for v, *_ in verdicts):
+        wrong_display = [x for x in verdicts if x[0].ok is False and getattr(x[0], "key", None) == DISPLAY_WRONG]
+        for v, _, _, where in wrong_display:
+            # the code is in the value set, its display is not the code system's: a warning (the binding holds)
+            run.add("code-invalid", v.key, f"{where}.display", "warning", **dict(v.params))
+        if any(v.ok for v, *_ in verdicts) or wrong_display:
             return
         if all(v.ok is None for v, *_ in verdicts):
             _, system, code, _ = verdicts[0]
@@ -324,10 +328,15 @@ class Profile:
                 code=f"{system}|{code}" if system else code)
 
 
+DISPLAY_WRONG = "tx-display-wrong"  # terminology's verdict key: the code is right, its display is not
+
+
 class _Unknown:
     ok = None
     message = None
     display = None
+    key = None
+    params = ()
 
 
 def _validate_code(valueset: str, system: str | None, code: str, display: str | None, reader):

@@ -289,3 +289,36 @@ def test_structure_definitions_are_served_and_searchable_by_url(pid):
         assert [e["resource"]["id"] for e in found["entry"]] == [pid]
     finally:
         app.config["FHIR_STORE"].engine.close()
+
+
+def test_required_bindings_with_the_packaged_terminology(client):
+    p = client.create(ru_patient())
+    enc = {"resourceType": "Encounter", "meta": {"profile": [SD + "ru-encounter"]}, "status": "finished",
+           "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+           "subject": {"reference": f"Patient/{p['id']}"}, "period": {"start": "2026-11-02T09:00:00+03:00"},
+           "reasonCode": [{"coding": [{"system": "urn:oid:1.2.643.5.1.13.13.11.1005", "code": "E11.9"}]}]}
+    assert client.post("/fhir/Encounter", enc).status_code == 201
+    # a reason coded outside МКБ-10 only: no coding in the value set
+    snomed = {**enc, "reasonCode": [{"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}]}]}
+    r = client.post("/fhir/Encounter", snomed)
+    assert r.status_code == 422 and _issues(r) == [("error", "code-invalid", "Encounter.reasonCode[0].coding[0]")]
+    # a code the packaged fragment does not hold cannot be checked: accepted on write, a warning in $validate
+    lab = lab_observation(f"Patient/{p['id']}")
+    assert client.post("/fhir/Observation", lab).status_code == 201
+    r = client.post("/fhir/Observation/$validate", lab)
+    assert ("warning", "code-invalid", "Observation.code.coding[0]") in _issues(r)
+    # the right FSLI code with another display: the binding holds, the display gets a warning
+    lab["code"]["coding"][0] = {"system": "urn:oid:1.2.643.5.1.13.13.11.1080", "code": "1017128", "display": "Гемоглобин"}
+    assert client.post("/fhir/Observation", lab).status_code == 201
+    r = client.post("/fhir/Observation/$validate", lab)
+    assert [x for x in _issues(r) if x[0] != "information"] == [("warning", "code-invalid", "Observation.code.coding[0].display")]
+    # OMS policy type outside NSI 99.2.245
+    org = client.create(ru_organization())
+    cov = {"resourceType": "Coverage", "meta": {"profile": [SD + "ru-coverage"]}, "status": "active",
+           "identifier": [{"system": ENP, "value": "5598718357093420"}],
+           "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PUBLICPOL"}]},
+           "beneficiary": {"reference": f"Patient/{p['id']}"}, "payor": [{"reference": f"Organization/{org['id']}"}]}
+    r = client.post("/fhir/Coverage", cov)
+    assert r.status_code == 422 and _errors_at(r) == {"Coverage.type.coding[0]"}
+    cov["type"]["coding"].append({"system": "urn:oid:1.2.643.5.1.13.13.99.2.245", "code": "3"})
+    assert client.post("/fhir/Coverage", cov).status_code == 201
