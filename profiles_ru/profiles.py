@@ -2,14 +2,16 @@
 of them a written resource must meet.
 
     definitions()                 the packaged StructureDefinition resources (for the loader)
-    profile(url)                  the compiled Profile of a canonical url ("url|version" too), or None
+    profile(url, reader)          the compiled Profile of a canonical url ("url|version" too), or None;
+                                  newer versions posted to the server are honoured
     required_profiles(resource, enforce)
                                   the urls a resource is checked against: its meta.profile entries the
                                   server knows, plus, with FHIR_ENFORCE_RU_PROFILES, the RU profile of
                                   its type (MANDATORY)
     issues(resource, reader, enforce)  every issue of those profiles (errors and warnings)
 
-Read once per process: the files are small and never change while the server runs.
+The files are read once per process; compiled profiles are cached by the identity of the
+version they were made from.
 """
 
 from __future__ import annotations
@@ -67,19 +69,46 @@ def definitions() -> list[dict]:
 packages.register(definitions)  # served at /fhir/StructureDefinition/<id>, loaded at first start
 
 
-@lru_cache(maxsize=None)
-def _compiled(url: str) -> Profile | None:
-    sd = _packaged().get(url)
-    return Profile(sd) if sd is not None else None
+_compiled: dict[tuple, Profile] = {}
+_COMPILED_MAX = 64
 
 
-def profile(url: str) -> Profile | None:
-    """The profile of a canonical url; a `|version` suffix must be the packaged version."""
-    base, _, version = (url or "").partition("|")
-    p = _compiled(base)
-    if p is None or (version and p.sd.get("version") != version):
-        return None
+def _identity(sd: dict) -> tuple:
+    meta = sd.get("meta") or {}
+    return (sd.get("url"), sd.get("version"), sd.get("id"), meta.get("versionId"), meta.get("lastUpdated"))
+
+
+def _compile(sd: dict) -> Profile:
+    key = _identity(sd)
+    p = _compiled.get(key)
+    if p is None:
+        if len(_compiled) >= _COMPILED_MAX:
+            _compiled.clear()
+        p = _compiled[key] = Profile(sd)
     return p
+
+
+def _stored(url: str, reader) -> list[dict]:
+    """Versions of one of our profiles posted to the server (the loaded copies among them)."""
+    if reader is None or not url.startswith(SD):
+        return []
+    found = [v.resource() for v in reader.search("StructureDefinition", {"idx.url.u": url}, [("_id", 1)], 100)]
+    return [r for r in found if r.get("url") == url and r.get("derivation") == "constraint" and r.get("type")]
+
+
+def profile(url: str, reader=None) -> Profile | None:
+    """The profile of a canonical url: of `url|version` that version, else the newest by version
+    order among the packaged one and those posted to the server under our canonical base (a user's
+    newer version of an RU profile is honoured; a store copy of a version replaces the packaged one)."""
+    base, _, version = (url or "").partition("|")
+    by_version = {sd.get("version"): sd for sd in ([_packaged()[base]] if base in _packaged() else [])}
+    for sd in _stored(base, reader):
+        by_version[sd.get("version")] = sd
+    if version:
+        sd = by_version.get(version)
+    else:
+        sd = max(by_version.values(), key=lambda r: packages.version_key(r.get("version")), default=None)
+    return _compile(sd) if sd is not None else None
 
 
 def type_of(url: str) -> str | None:
@@ -93,16 +122,16 @@ def declared(resource: dict) -> list[str]:
     return [u for u in found if isinstance(u, str)] if isinstance(found, list) else []
 
 
-def required_profiles(resource: dict, enforce: bool) -> list[Profile]:
+def required_profiles(resource: dict, enforce: bool, reader=None) -> list[Profile]:
     rtype = resource.get("resourceType")
-    out = [p for u in declared(resource) if (p := profile(u)) is not None and p.type == rtype]
+    out = [p for u in declared(resource) if (p := profile(u, reader)) is not None and p.type == rtype]
     if enforce and rtype in MANDATORY:
         pid, applies = MANDATORY[rtype]
-        p = profile(SD + pid)
+        p = profile(SD + pid, reader)
         if p is not None and p not in out and applies(resource):
             out.append(p)
     return out
 
 
 def issues(resource: dict, reader=None, enforce: bool = False) -> list:
-    return [i for p in required_profiles(resource, enforce) for i in p.validate(resource, reader)]
+    return [i for p in required_profiles(resource, enforce, reader) for i in p.validate(resource, reader)]

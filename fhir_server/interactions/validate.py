@@ -47,7 +47,7 @@ def validate(ctx: Ctx, req: Req, rtype: str, rid: str | None = None) -> Resp:
         raise FHIRError(400, "invalid", "validate-mode", value=mode)
     nominated = None
     if profile is not None and profile != f"http://hl7.org/fhir/StructureDefinition/{rtype}":
-        nominated = ru_profiles.profile(profile)
+        nominated = ru_profiles.profile(profile, ctx.reader)
         if nominated is None or nominated.type != rtype:
             raise FHIRError(400, "not-supported", "validate-profile", value=profile[:200])
     if mode == "delete":
@@ -71,12 +71,12 @@ def validate(ctx: Ctx, req: Req, rtype: str, rid: str | None = None) -> Resp:
 
 def _profile_issues(ctx: Ctx, resource: dict, nominated) -> list[Issue]:
     """Every issue of the nominated profile and of those a write would check (write.check_profiles)."""
-    profiles = ru_profiles.required_profiles(resource, ctx.settings.enforce_ru_profiles)
+    profiles = ru_profiles.required_profiles(resource, ctx.settings.enforce_ru_profiles, ctx.reader)
     if nominated is not None and nominated not in profiles:
         profiles.insert(0, nominated)
     out = [i for p in profiles for i in p.validate(resource, ctx.reader)]
     rtype = resource["resourceType"]
     for i, url in enumerate(ru_profiles.declared(resource)):
-        if ru_profiles.profile(url) is None and url != f"http://hl7.org/fhir/StructureDefinition/{rtype}":
+        if ru_profiles.profile(url, ctx.reader) is None and url != f"http://hl7.org/fhir/StructureDefinition/{rtype}":
             out.append(Issue("informational", "profile-unknown", f"{rtype}.meta.profile[{i}]", "information", {"profile": url[:200]}))
     return out

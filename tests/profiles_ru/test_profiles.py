@@ -322,3 +322,21 @@ def test_required_bindings_with_the_packaged_terminology(client):
     assert r.status_code == 422 and _errors_at(r) == {"Coverage.type.coding[0]"}
     cov["type"]["coding"].append({"system": "urn:oid:1.2.643.5.1.13.13.99.2.245", "code": "3"})
     assert client.post("/fhir/Coverage", cov).status_code == 201
+
+
+def test_a_newer_version_of_an_ru_profile_posted_to_the_server_is_honoured(client):
+    from profiles_ru import profiles
+
+    sd = json.loads(json.dumps(next(d for d in profiles.definitions() if d["id"] == "ru-patient")))
+    sd.pop("id")
+    sd["version"] = "0.2.0"  # birth date no longer required
+    sd["differential"]["element"] = [e for e in sd["differential"]["element"] if e["id"] != "Patient.birthDate"]
+    assert client.post("/fhir/StructureDefinition", sd).status_code == 201
+    no_birth_date = ru_patient()
+    del no_birth_date["birthDate"]
+    assert client.post("/fhir/Patient", no_birth_date).status_code == 201
+    pinned = {**no_birth_date, "meta": {"profile": [SD + "ru-patient|0.1.0"]}}
+    r = client.post("/fhir/Patient", pinned)
+    assert r.status_code == 422 and _errors_at(r) == {"Patient.birthDate"}
+    r = client.post(f"/fhir/Patient/$validate?profile={SD}ru-patient", {k: v for k, v in no_birth_date.items() if k != "meta"})
+    assert r.status_code == 200 and _errors_at(r) == set()
