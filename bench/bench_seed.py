@@ -30,9 +30,8 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import orjson  # noqa: E402
-
-import report  # noqa: E402  (bench/report.py: shared helpers)
+import orjson
+import report
 
 
 def status_kb(key: str) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import random
 from collections.abc import Iterator
 
@@ -231,6 +230,7 @@ class Population:
         rng = random.Random(f"fhir-server-ru seed {seed} directory")
         self.orgs: list[dict] = []  # {"id", "region", "kind", "staff": {role key: [practitioner ids]}}
         self.resources: list[dict] = []  # the directory's resources, in load order
+        self.practitioners = 0
         n_orgs = max(2, 2 + patients // 1500)
         scale = 1.0 if patients >= 2000 else 0.5
         numbers: dict[tuple[int, str], set[int]] = {}
@@ -281,8 +281,8 @@ class Population:
         self.orgs.append(org)
 
     def _practitioner(self, rng: random.Random, org: dict, role: V.Role) -> str:
-        n = sum(1 for r in self.resources if r["resourceType"] == "Practitioner")
-        pid = f"{self.prefix}-pr-{n}"
+        pid = f"{self.prefix}-pr-{self.practitioners}"
+        self.practitioners += 1
         female = rng.random() < 0.7  # most Russian doctors are women
         family, first, middle = _name(rng, female)
         birth = REFERENCE_DATE - dt.timedelta(days=rng.randint(27 * 365, 66 * 365))
@@ -367,8 +367,7 @@ def _icd10(cond: V.Condition) -> dict:
 
 
 def _quantity(value: float, ucum: str, unit: str, decimals: int) -> dict:
-    q = {"value": round(value, decimals) if decimals else int(round(value)), "unit": unit or ucum, "system": V.UCUM, "code": ucum}
-    return q
+    return {"value": round(value, decimals) if decimals else round(value), "unit": unit or ucum, "system": V.UCUM, "code": ucum}
 
 
 def _prevalence(cond: V.Condition, age: float) -> float:
@@ -388,6 +387,7 @@ class _PatientBuilder:
         self.pid = f"{pop.prefix}-pat-{i}"
         self.out: list[dict] = []
         self.counters: dict[str, int] = {}
+        self.measured: set[int] = set()  # years with height and weight measured
 
     def _id(self, kind: str) -> str:
         n = self.counters.get(kind, 0)
@@ -437,9 +437,7 @@ class _PatientBuilder:
                  {"type": {"coding": [{"system": f"{HL7}/v2-0203", "code": "SB"}]}, "system": ENP, "value": self.enp}]
         if self.age >= 14:  # passports are issued at 14 and replaced at 20 and 45
             issue_age = max(a for a in (14, 20, 45) if a <= self.age)
-            issued = _add_years(self.birth, issue_age) + dt.timedelta(days=rng.randint(5, 60))
-            if issued > REFERENCE_DATE:
-                issued = REFERENCE_DATE
+            issued = min(_add_years(self.birth, issue_age) + dt.timedelta(days=rng.randint(5, 60)), REFERENCE_DATE)
             series = f"{self.region.okato}{issued.year % 100:02d}"
             ident.append({
                 "type": {"coding": [{"system": IDENTITY_DOCUMENTS, "code": "1", "display": "Паспорт гражданина Российской Федерации"}]},
@@ -656,10 +654,9 @@ class _PatientBuilder:
         if cond.code in ("J18.9", "U07.1", "J44.9"):
             self._vital("spo2", rng.uniform(91, 96), 0, enc, when, doctor)
         # weight, height and BMI at the first visit of each calendar year
-        year = day.year
-        if getattr(self, "_measured", set()).__contains__(year):
+        if day.year in self.measured:
             return
-        self._measured = getattr(self, "_measured", set()) | {year}
+        self.measured.add(day.year)
         age = _years(self.birth, day)
         height = min(self.height, 52 + 6.2 * age + (4 if age > 1 else 0)) if age < 18 else self.height
         bmi = self.bmi + (6 if self._has("E66.0", day) else 0) + rng.gauss(0, 0.4)

@@ -427,8 +427,9 @@ def markdown() -> str:
     """seed/vocabulary.md: every code and name the generator uses, for the terminology packages."""
     out = ["# Vocabulary of the generated population (seed/)", "",
            "Generated from `seed/vocabulary.py` by `python -m seed.vocabulary`; do not edit by hand.",
-           "Codes of NSI directories marked *(by name)* are resolved against the packaged terminology by their Russian name "
-           "(FSLI: by its LOINC mapping, ConceptMap fsli-to-loinc); what is not packaged is written as text only.", "",
+           ("Codes of NSI directories listed by name (specialties, positions, insurers) are resolved against the packaged "
+            "terminology by their Russian name, FSLI codes by their LOINC mapping (ConceptMap fsli-to-loinc); what is not "
+            "packaged is written as text only."), "",
            f"## МКБ-10 ({ICD10})", "", "| Code | Name | Kind |", "| --- | --- | --- |"]
     out += [f"| {c.code} | {c.name} | {'chronic' if c.chronic else 'acute'} |" for c in CONDITIONS]
     out += ["", f"## Lab tests: LOINC ({LOINC}), FSLI ({FSLI}), UCUM", "", "| LOINC | LOINC name | Russian name | UCUM | FSLI |",
@@ -446,11 +447,14 @@ def markdown() -> str:
     out += ["", f"## Drugs (ATC, {ATC})", "", "| ATC | Name |", "| --- | --- |"]
     out += [f"| {d[2]} | {d[1]} |" for d in DRUGS.values()]
     out += ["", "## Other code systems", "",
-            f"- sex {NSI_SEX}: 1, 2; identity documents urn:oid:1.2.643.5.1.13.13.99.2.48: 1; "
-            "OMS policy types urn:oid:1.2.643.5.1.13.13.99.2.245: 3; insurers urn:oid:1.2.643.5.1.13.13.99.2.183 (whatever is packaged)",
-            "- HL7: observation-category (laboratory, vital-signs, imaging), v2-0074 (LAB, RAD), condition-clinical, "
-            "condition-ver-status, condition-category, v3-ActCode (AMB, IMP), v3-ObservationInterpretation (N, H, L), "
-            "consentscope patient-privacy, v3-ActCode OPTIN, v3-Confidentiality R", ""]
+            (f"- administrative gender male, female (ValueSet ru-gender; NSI sex {NSI_SEX} 1, 2); identity documents "
+             "urn:oid:1.2.643.5.1.13.13.99.2.48: 1; OMS policy types urn:oid:1.2.643.5.1.13.13.99.2.245: 3; insurers "
+             "urn:oid:1.2.643.5.1.13.13.99.2.183 (whatever is packaged)"),
+            ("- HL7: observation-category (laboratory, vital-signs), v2-0074 (LAB, RAD), v2-0203 SB, condition-clinical, "
+             "condition-ver-status, condition-category, v3-ActCode (AMB, IMP, OPTIN), v3-ObservationInterpretation (N, H, L), "
+             "v3-ParticipationType PRCP, consentscope patient-privacy, v3-Confidentiality R, organization-type (prov, ins), "
+             "discharge-disposition home, medicationrequest-course-of-therapy (acute, continuous); DICOM modalities; "
+             "BCP-47 ru"), ""]
     return "\n".join(out)
 
 

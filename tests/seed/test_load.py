@@ -14,6 +14,7 @@ from seed.generator import Population
 from seed.load import in_process, load
 from tests.conftest import FHIRClient, make_settings
 
+V_UCUM = "http://unitsofmeasure.org"  # Quantities, not Codings
 TERMINOLOGY_SYSTEMS_PACKAGED_REQUIRED = ("urn:oid:1.2.643.5.1.13.13.11.1005", "urn:oid:1.2.643.5.1.13.13.11.1080",
                                          "urn:oid:1.2.643.5.1.13.13.99.2.245")
 
@@ -108,9 +109,8 @@ def test_every_resource_passes_validate_with_its_profile_and_every_code_the_term
 
 def _codings(node):
     if isinstance(node, dict):
-        if "system" in node and "code" in node and isinstance(node.get("code"), str) and "value" not in node:
-            if node["system"] != "http://unitsofmeasure.org":
-                yield node
+        if isinstance(node.get("code"), str) and "system" in node and "value" not in node and node["system"] != V_UCUM:
+            yield node
         for v in node.values():
             yield from _codings(v)
     elif isinstance(node, list):
