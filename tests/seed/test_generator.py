@@ -203,3 +203,23 @@ def test_consents_grant_exclude_and_revoke(population):
 def test_vocabulary_md_is_current():
     path = pathlib.Path(vocabulary.__file__).with_name("vocabulary.md")
     assert path.read_text(encoding="utf-8") == vocabulary.markdown(), "regenerate it: python -m seed.vocabulary"
+
+
+def test_every_icd10_code_and_name_of_the_vocabulary_is_in_the_packaged_terminology():
+    terminology = pytest.importorskip("terminology")
+    for cond in vocabulary.CONDITIONS:
+        verdict = terminology.validate_code(valueset=f"{terminology.CANONICAL}/ValueSet/icd10", code=cond.code, display=cond.name)
+        assert verdict.ok is True and not verdict.message, (cond.code, verdict)
+
+
+def test_fsli_codes_are_those_the_terminology_maps_to_the_tests_loinc(population):
+    terminology = pytest.importorskip("terminology")
+    from seed.generator import fsli_by_loinc
+
+    fsli = [(c["code"], r["code"]["coding"]) for r in population if r["resourceType"] == "Observation"
+            for c in r["code"]["coding"] if c["system"] == vocabulary.FSLI]
+    assert fsli, "no lab Observation carries an FSLI code"
+    for code, codings in fsli:
+        assert terminology.validate_code(valueset=f"{terminology.CANONICAL}/ValueSet/fsli", code=code).ok is True
+        loinc = next(c["code"] for c in codings if c["system"] == vocabulary.LOINC)
+        assert fsli_by_loinc()[loinc][0] == code
