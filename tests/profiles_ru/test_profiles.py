@@ -340,3 +340,21 @@ def test_a_newer_version_of_an_ru_profile_posted_to_the_server_is_honoured(clien
     assert r.status_code == 422 and _errors_at(r) == {"Patient.birthDate"}
     r = client.post(f"/fhir/Patient/$validate?profile={SD}ru-patient", {k: v for k, v in no_birth_date.items() if k != "meta"})
     assert r.status_code == 200 and _errors_at(r) == set()
+
+
+def test_oms_binding_writes_an_ru_coverage_and_insurer_under_enforcement():
+    app = create_app(make_settings(enforce_ru_profiles=True, oms_registry="demo"))
+    try:
+        client = FHIRClient(app.test_client())
+        ivanov = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Иванов", "given": ["Иван", "Иванович"]}],
+                  "gender": "male", "birthDate": "1961-03-12"}
+        assert client.put("/fhir/Patient/p1", ivanov).status_code == 201
+        r = client.post("/fhir/Patient/p1/$bind-oms-policy", {"resourceType": "Parameters", "parameter": [{"name": "enp", "valueString": "7700000000000016"}]})
+        assert r.status_code == 201, r.get_data(as_text=True)
+        cov = r.get_json()
+        r = client.post(f"/fhir/Coverage/$validate?profile={SD}ru-coverage", cov)
+        assert _errors_at(r) == set()
+        org = client.get(f"/fhir/{cov['payor'][0]['reference']}").get_json()
+        assert _errors_at(client.post(f"/fhir/Organization/$validate?profile={SD}ru-organization", org)) == set()
+    finally:
+        app.config["FHIR_STORE"].engine.close()
