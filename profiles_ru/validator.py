@@ -119,7 +119,7 @@ def _show(value) -> str:
 
 
 # -- constraint rules, by key ------------------------------------------------------------------
-_CYRILLIC = re.compile(r"[А-ЯЁа-яё]+(?:[-' ][А-ЯЁа-яё]+)*")
+_CYRILLIC = re.compile(r"[А-ЯЁа-яё]+(?:[-'’ ][А-ЯЁа-яё]+)*")
 
 
 def _identifier_rule(v, expr: str, run: "_Run") -> None:
@@ -143,7 +143,8 @@ def _cyrillic_rule(v, expr: str, run: "_Run") -> None:
 
 def _organization_identifier_rule(v, expr: str, run: "_Run") -> None:
     """ru-organization-identifier: an OGRN, an FRMO OID or an NSI insurer code."""
-    for ident in v.get("identifier") or [] if isinstance(v, dict) else []:
+    found = v.get("identifier") if isinstance(v, dict) else None
+    for ident in found if isinstance(found, list) else []:
         row = identifiers.of_identifier(ident)
         if (row is not None and row.name in ("ogrn", "frmo")) or (isinstance(ident, dict) and ident.get("system") == identifiers.INSURERS):
             return

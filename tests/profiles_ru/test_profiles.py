@@ -358,3 +358,13 @@ def test_oms_binding_writes_an_ru_coverage_and_insurer_under_enforcement():
         assert _errors_at(client.post(f"/fhir/Organization/$validate?profile={SD}ru-organization", org)) == set()
     finally:
         app.config["FHIR_STORE"].engine.close()
+
+
+@pytest.mark.parametrize("value", [1, True, "x", {"a": 1}, [1], [{"system": 1, "value": 2}], [{"coding": "x"}]])
+def test_malformed_elements_under_a_profile_are_400_or_a_200_validate_never_500(client, value):
+    for rtype, pid, key in (("Organization", "ru-organization", "identifier"), ("Patient", "ru-patient", "name"),
+                            ("Observation", "ru-observation-lab", "category")):
+        body = {"resourceType": rtype, "meta": {"profile": [SD + pid]}, key: value}
+        assert client.post(f"/fhir/{rtype}", body).status_code in (400, 422)
+        r = client.post(f"/fhir/{rtype}/$validate", body)
+        assert r.status_code == 200 and any(s == "error" for s, _, _ in _issues(r))
