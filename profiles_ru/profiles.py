@@ -111,6 +111,11 @@ def profile(url: str, reader=None) -> Profile | None:
     return _compile(sd) if sd is not None else None
 
 
+def supported(rtype: str) -> list[str]:
+    """The canonical urls of the packaged profiles of a type (CapabilityStatement supportedProfile)."""
+    return [url for url, sd in _packaged().items() if sd["type"] == rtype]
+
+
 def type_of(url: str) -> str | None:
     p = profile(url)
     return p.type if p is not None else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 
+from profiles_ru import profiles as ru_profiles
 from resources import registry
 
 from .. import __version__, fhirtime
@@ -83,6 +84,8 @@ def capability_statement(ctx: Ctx, type_interactions, system_interactions, type_
                 ],
             }
         )
+        if profiles := ru_profiles.supported(rtype):
+            resources[-1]["supportedProfile"] = profiles  # the RU profiles (profiles_ru/definitions)
         for key in ("searchInclude", "searchRevInclude"):
             if not resources[-1][key]:
                 del resources[-1][key]

@@ -368,3 +368,11 @@ def test_malformed_elements_under_a_profile_are_400_or_a_200_validate_never_500(
         assert client.post(f"/fhir/{rtype}", body).status_code in (400, 422)
         r = client.post(f"/fhir/{rtype}/$validate", body)
         assert r.status_code == 200 and any(s == "error" for s, _, _ in _issues(r))
+
+
+def test_the_capability_statement_lists_the_ru_profiles(client):
+    rest = client.get("/fhir/metadata").get_json()["rest"][0]
+    by_type = {r["type"]: r.get("supportedProfile", []) for r in rest["resource"]}
+    assert by_type["Patient"] == [SD + "ru-patient"]
+    assert by_type["Observation"] == [SD + "ru-observation-lab"]
+    assert by_type["Condition"] == []
