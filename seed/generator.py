@@ -48,14 +48,25 @@ RESTRICTED = {"system": f"{HL7}/v3-Confidentiality", "code": "R", "display": "re
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
 
+# Ranges (first, size) of SNILS numbers: practitioners and patients never share one.
+PRACTITIONER_SNILS = (2_000_000, 98_000_000)
+PATIENT_SNILS = (100_000_000, 900_000_000)
+
 # Age of the population (years, weight per mille), roughly Rosstat's pyramid.
 AGE_BANDS = ((0, 10, 110), (10, 18, 80), (18, 30, 130), (30, 40, 160), (40, 50, 140), (50, 60, 130), (60, 70, 130),
              (70, 80, 80), (80, 95, 40))
 
 
 # -- identifiers with valid check digits -----------------------------------------------------------
-def snils(rng: random.Random) -> str:
-    body = f"{rng.randint(2_000_000, 999_999_999):09d}"
+def unique(n: int, modulus: int, salt: int) -> int:
+    """The n-th of a seeded permutation of range(modulus): distinct for distinct n < modulus, so the identifiers of
+    different people never collide (7919 is a prime that divides none of the moduli used)."""
+    return (n * 7919 + salt) % modulus
+
+
+def snils(number: int) -> str:
+    """SNILS with its check number; `number` above 001-001-998, where the check begins."""
+    body = f"{number:09d}"
     s = sum(int(c) * w for c, w in zip(body, range(9, 0, -1)))
     if s > 101:
         s %= 101
@@ -231,6 +242,7 @@ class Population:
         self.orgs: list[dict] = []  # {"id", "region", "kind", "staff": {role key: [practitioner ids]}}
         self.resources: list[dict] = []  # the directory's resources, in load order
         self.practitioners = 0
+        self.salt = random.Random(f"fhir-server-ru seed {seed} identifiers").randrange(10**9)
         n_orgs = max(2, 2 + patients // 1500)
         scale = 1.0 if patients >= 2000 else 0.5
         numbers: dict[tuple[int, str], set[int]] = {}
@@ -292,7 +304,8 @@ class Population:
         if "coding" in specialty and "coding" in position:  # RU Practitioner needs both coded from NSI
             practitioner["meta"] = _profile("ru-practitioner")
         practitioner.update({
-            "identifier": [{"system": SNILS, "value": snils(rng)}],
+            "identifier": [{"system": SNILS, "value": snils(PRACTITIONER_SNILS[0] + unique(self.practitioners, PRACTITIONER_SNILS[1],
+                                                                                       self.salt))}],
             "active": True,
             "name": [_human_name(family, first, middle)],
             "telecom": [{"system": "phone", "value": _phone(rng), "use": "work"}],
@@ -432,8 +445,9 @@ class _PatientBuilder:
         rng = self.rng
         family, first, middle = _name(rng, self.female)
         self.display = f"{family} {first} {middle}"
-        self.enp = luhn_complete(f"{self.region.code:02d}{rng.randint(0, 10**13 - 1):013d}")
-        ident = [{"system": SNILS, "value": snils(rng)},
+        salt, i = self.pop.salt, self.i
+        self.enp = luhn_complete(f"{self.region.code:02d}{unique(i, 10**13, salt):013d}")
+        ident = [{"system": SNILS, "value": snils(PATIENT_SNILS[0] + unique(i, PATIENT_SNILS[1], salt))},
                  {"type": {"coding": [{"system": f"{HL7}/v2-0203", "code": "SB"}]}, "system": ENP, "value": self.enp}]
         if self.age >= 14:  # passports are issued at 14 and replaced at 20 and 45
             issue_age = max(a for a in (14, 20, 45) if a <= self.age)
@@ -441,7 +455,7 @@ class _PatientBuilder:
             series = f"{self.region.okato}{issued.year % 100:02d}"
             ident.append({
                 "type": {"coding": [{"system": IDENTITY_DOCUMENTS, "code": "1", "display": "Паспорт гражданина Российской Федерации"}]},
-                "system": PASSPORT, "value": f"{series} {rng.randint(100000, 999999)}", "period": {"start": issued.isoformat()},
+                "system": PASSPORT, "value": f"{series} {100000 + unique(i, 900000, salt)}", "period": {"start": issued.isoformat()},
             })
         return {
             "resourceType": "Patient",

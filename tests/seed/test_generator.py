@@ -223,3 +223,19 @@ def test_fsli_codes_are_those_the_terminology_maps_to_the_tests_loinc(population
         assert terminology.validate_code(valueset=f"{terminology.CANONICAL}/ValueSet/fsli", code=code).ok is True
         loinc = next(c["code"] for c in codings if c["system"] == vocabulary.LOINC)
         assert fsli_by_loinc()[loinc][0] == code
+
+
+def test_people_never_share_an_identifier():
+    from seed.generator import PATIENT_SNILS, unique
+
+    assert len({unique(n, PATIENT_SNILS[1], 12345) for n in range(200_000)}) == 200_000
+    assert len({unique(n, 900_000, 777) for n in range(200_000)}) == 200_000
+    pop = Population(300, 9)
+    values = collections.defaultdict(list)
+    for r in _resources(pop):
+        if r["resourceType"] in ("Patient", "Practitioner"):
+            for ident in r["identifier"]:
+                values[ident["system"]].append(ident["value"])
+    assert len(values) == 3  # SNILS, ENP, passport
+    for system, vals in values.items():
+        assert len(vals) == len(set(vals)), system
