@@ -376,3 +376,37 @@ def test_the_capability_statement_lists_the_ru_profiles(client):
     assert by_type["Patient"] == [SD + "ru-patient"]
     assert by_type["Observation"] == [SD + "ru-observation-lab"]
     assert by_type["Condition"] == []
+
+
+def test_the_validator_reads_fixed_choice_types_max_0_closed_slicing_and_patterns(client):
+    """A StructureDefinition of our own posted to the server exercises the rules the RU profiles do not use."""
+    url = SD + "test-rules"
+    el = [
+        {"id": "Observation", "path": "Observation"},
+        {"id": "Observation.status", "path": "Observation.status", "fixedCode": "final"},
+        {"id": "Observation.value[x]", "path": "Observation.value[x]", "type": [{"code": "Quantity"}]},
+        {"id": "Observation.note", "path": "Observation.note", "max": "0"},
+        {"id": "Observation.identifier", "path": "Observation.identifier",
+         "slicing": {"discriminator": [{"type": "value", "path": "system"}], "rules": "closed"}},
+        {"id": "Observation.identifier:a", "path": "Observation.identifier", "sliceName": "a", "min": 0, "max": "1"},
+        {"id": "Observation.identifier:a.system", "path": "Observation.identifier.system", "patternUri": "http://a.example"},
+        {"id": "Observation.interpretation", "path": "Observation.interpretation",
+         "patternCodeableConcept": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"}]}},
+    ]
+    sd = {"resourceType": "StructureDefinition", "url": url, "version": "1", "name": "TestRules", "status": "draft", "kind": "resource",
+          "abstract": False, "type": "Observation", "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Observation",
+          "derivation": "constraint", "differential": {"element": el}}
+    assert client.post("/fhir/StructureDefinition", sd).status_code == 201
+    good = {"resourceType": "Observation", "meta": {"profile": [url]}, "status": "final", "code": {"text": "x"},
+            "identifier": [{"system": "http://a.example", "value": "1"}], "valueQuantity": {"value": 1},
+            "interpretation": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "H"}]}]}
+    assert client.post("/fhir/Observation", good).status_code == 201, client.post("/fhir/Observation/$validate", good).get_json()
+    bad = {**good, "status": "preliminary", "valueString": "много", "note": [{"text": "n"}],
+           "identifier": [{"system": "http://a.example", "value": "1"}, {"system": "http://b.example", "value": "2"}],
+           "interpretation": [{"coding": [{"system": "http://snomed.info/sct", "code": "281302008"}]}]}
+    del bad["valueQuantity"]
+    r = client.post("/fhir/Observation", bad)
+    assert r.status_code == 422
+    assert set(_issues(r)) == {("error", "processing", "Observation.status"), ("error", "processing", "Observation.valueString"),
+                               ("error", "processing", "Observation.note"), ("error", "processing", "Observation.identifier[1]"),
+                               ("error", "processing", "Observation.interpretation[0]")}
