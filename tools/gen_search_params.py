@@ -26,7 +26,8 @@ OUT = ROOT / "resources" / "search_params.json"
 STRUCTURE = ROOT / "resources" / "r4_structure.json"
 
 # Modifiers R4 defines per parameter type (search.html 3.1.1.5, table of modifiers) that
-# this server implements. `:in`/`:not-in`/token `:above`/`:below` need terminology.
+# this server implements. The terminology modifiers of tokens (TERMINOLOGY_MODIFIERS) go to
+# the parameters that index codes (terminology/: value set expansion and code hierarchies).
 MODIFIERS = {
     "string": ["missing", "exact", "contains"],
     "token": ["missing", "text", "not", "of-type"],
@@ -37,6 +38,8 @@ MODIFIERS = {
     "uri": ["missing", "above", "below"],
     "composite": [],
 }
+TERMINOLOGY_MODIFIERS = ["in", "not-in", "below", "above"]
+CODED = ("Coding", "CodeableConcept", "code")
 PREFIXED = ("number", "date", "quantity")
 ALL_PREFIXES = ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"]
 
@@ -311,6 +314,8 @@ def _modifiers(code: str, ptype: str, entry: dict) -> list[str]:
     mods = list(MODIFIERS[ptype])
     if "of-type" in mods and not any(p["t"] == "Identifier" for p in entry["paths"]):
         mods.remove("of-type")
+    if ptype == "token" and any(p["t"] in CODED for p in entry["paths"]):
+        mods += TERMINOLOGY_MODIFIERS
     return mods
 
 

@@ -24,7 +24,7 @@ from .. import fhirtime
 from . import ucum
 from .index import ceil_ms, floor_ms
 from .params import SearchParam
-from .query import Chain, Criterion, Has, IdIn, Range, Ref, Token
+from .query import Chain, Codes, Criterion, Has, IdIn, Range, Ref, Token, is_terminology
 
 AP_FRACTION = 0.1
 
@@ -232,9 +232,25 @@ def _last_updated_clause(v: Range, now: datetime) -> dict:
     return {"ts": {"$gt": w_low - timedelta(milliseconds=1), "$lt": w_high}}
 
 
+def _codes_clause(c: Criterion) -> dict:
+    """:in / :below / :above: a coding with one of the resolved codes; :not-in: none such."""
+    by_system: dict[str, list[str]] = {}
+    for v in c.values:
+        if not isinstance(v, Codes):
+            raise ValueError("terminology modifiers must be resolved before compiling")
+        for system, code in v.pairs:
+            by_system.setdefault(system, []).append(code)
+    clause = _or(
+        [{c.param.field: {"$elemMatch": {"s": s, "c": codes[0] if len(codes) == 1 else {"$in": codes}}}} for s, codes in by_system.items()]
+    )
+    return {"$nor": [clause]} if c.modifier == "not-in" else clause
+
+
 # -- criteria --------------------------------------------------------------------------------------
 def compile_criterion(c: Criterion, now: datetime) -> dict:
     p: SearchParam = c.param
+    if is_terminology(c):
+        return _codes_clause(c)
     if c.modifier == "missing":
         return {p.field: {"$exists": not c.values[0]}}
     if p.code == "_id":

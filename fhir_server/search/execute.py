@@ -28,7 +28,7 @@ from ..errors import FHIRError
 from . import compile as comp
 from .index import entries
 from .params import SearchParam, lookup, params_of
-from .query import Chain, Criterion, Has, IdIn
+from .query import Chain, Criterion, Has, IdIn, is_terminology, resolve_terminology
 
 INCLUDE_LIMIT = 1000  # most resources one page may add through _include/_revinclude
 ITERATE_DEPTH = 4
@@ -71,6 +71,8 @@ def resolve(reader, rtype: str, crit, now: datetime | None = None):
         inner = resolve(reader, crit.target, crit.inner, now)
         ids = reader.ids(crit.target, comp.compile_query([inner], now))
         return IdIn(crit.param.field, crit.target, ids)
+    if is_terminology(crit):
+        return resolve_terminology(reader, crit)  # :in :not-in :below :above -> codes
     if isinstance(crit, Has):
         inner = resolve(reader, crit.source, crit.inner, now)
         refs = reader.index_values(crit.source, comp.compile_query([inner], now), crit.ref.code)

@@ -70,6 +70,20 @@ class Token:
     code: str | None  # None: any code (system| form)
 
 
+# Token modifiers the terminology service answers (terminology/): the value set (:in,
+# :not-in, value = its canonical URL) or the code hierarchy (:below, :above, value =
+# system|code, the code itself included) becomes a set of codes when the search runs,
+# with the request's store reader (resolve_terminology), so posted versions count.
+TERMINOLOGY_MODIFIERS = frozenset(("in", "not-in", "below", "above"))
+
+
+@dataclass(frozen=True)
+class Codes:
+    """A resolved terminology value: any of these (system, code) pairs."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class Range:
     """A date, number or quantity value with its prefix: [low, high) plus the exact value."""
@@ -220,6 +234,16 @@ def parse_quantity(name: str, raw: str, p: SearchParam) -> Range:
 def parse_token(name: str, raw: str, p: SearchParam, modifier: str | None):
     if modifier == "text":
         return fold(unescape(raw))
+    if modifier in ("in", "not-in"):
+        url = unescape(raw)
+        if not url:
+            raise bad(name, raw)
+        return url
+    if modifier in ("below", "above"):
+        parts = split_unescaped(raw, "|")
+        if len(parts) != 2 or not all(parts):
+            raise FHIRError(400, "invalid", "tx-search-hierarchy", name=name, value=raw[:80])
+        return Token(unescape(parts[0]), unescape(parts[1]))
     if modifier == "of-type":
         parts = split_unescaped(raw, "|")
         if len(parts) != 3 or not all(parts):
@@ -236,6 +260,34 @@ def parse_token(name: str, raw: str, p: SearchParam, modifier: str | None):
     if system and code and any(path.type in ("Identifier", "Reference") for path in p.paths):
         system, code = identifiers.search_key(system, code)  # a Russian identifier: as index._russian_identifier keeps it
     return Token(system, _token_code(p, code) or None)
+
+
+def is_terminology(c) -> bool:
+    """A token criterion with :in, :not-in, :below or :above (uri :below/:above are prefixes)."""
+    return isinstance(c, Criterion) and c.modifier in TERMINOLOGY_MODIFIERS and c.param.type == "token"
+
+
+def resolve_terminology(reader, c: Criterion) -> Criterion:
+    """The criterion with its value sets / hierarchies replaced by the codes they stand for."""
+    from terminology import service as tx
+
+    pairs: list[tuple[str, str]] = []
+    for v in c.values:
+        if c.modifier in ("in", "not-in"):
+            try:
+                exp = tx.expansion(v, None, reader)
+            except tx.TerminologyError:
+                exp = None
+            if exp is None:
+                raise FHIRError(400, "not-found", "tx-search-unknown-valueset", name=c.name, url=v[:200])
+            pairs.extend((e.system, e.code) for e in exp.entries)
+            continue
+        cs = tx.code_system(v.system, None, reader)
+        if cs is None or not any(x.parents for x in cs.concepts.values()):
+            raise FHIRError(400, "not-supported", "tx-search-hierarchy", name=c.name, value=f"{v.system}|{v.code}"[:120])
+        related = cs.descendants(v.code) if c.modifier == "below" else cs.ancestors(v.code)
+        pairs.extend((v.system, code) for code in (v.code, *related))
+    return Criterion(c.param, c.modifier, [Codes(tuple(dict.fromkeys(pairs)))], c.name, c.raw)
 
 
 def _token_code(p: SearchParam, code: str) -> str:
