@@ -92,3 +92,14 @@ def test_compiled_into_one_index_filter(app):
     assert set(below) == {"idx.code"} and match["s"] == ICD10
     assert set(match["c"]["$in"]) == {"E11", "E11.2", "E11.4", "E11.5", "E11.6", "E11.7", "E11.8", "E11.9"}
     assert not_in == {"$nor": [{"idx.code": {"$elemMatch": {"s": "urn:oid:1.2.643.5.1.13.13.11.1040", "c": {"$in": ["1", "2", "3"]}}}}]}
+
+
+def test_in_chains_and_has(client):
+    diabetic = client.create({"resourceType": "Patient", "gender": "female"})["id"]
+    other = client.create({"resourceType": "Patient", "gender": "male"})["id"]
+    for pid, code in ((diabetic, "E11.9"), (other, "J06.9")):
+        client.create({"resourceType": "Condition", "code": {"coding": [{"system": ICD10, "code": code}]}, "subject": {"reference": f"Patient/{pid}"}})
+    r = client.get(f"/fhir/Patient?_has:Condition:subject:code:below={q(ICD10)}|E10-E14")
+    assert [e["resource"]["id"] for e in r.get_json().get("entry", [])] == [diabetic]
+    r = client.get(f"/fhir/Condition?subject:Patient.gender:in={q(CANONICAL + '/ValueSet/ru-gender')}&code:above={q(ICD10)}|J06.9")
+    assert [e["resource"]["subject"]["reference"] for e in r.get_json().get("entry", [])] == [f"Patient/{other}"]
