@@ -144,22 +144,51 @@ def test_codes_come_from_the_vocabulary(population):
             assert {c["code"] for c in reason["coding"]} <= icd
 
 
-def test_diabetics_hba1c_is_high_and_drifts_up():
+@pytest.fixture(scope="module")
+def cohort() -> list[list[dict]]:
+    """400 patients' resources, each patient's list apart."""
     pop = Population(400, 3)
-    diabetic, others = collections.defaultdict(list), []
-    for i in range(pop.patients):
-        res = pop.patient_resources(i)
-        has = any(r["resourceType"] == "Condition" and _codes(r, vocabulary.ICD10) == ["E11.9"] for r in res)
+    return [pop.patient_resources(i) for i in range(pop.patients)]
+
+
+def _series(cohort, icd10: str, loinc: str) -> tuple[dict[int, list], list]:
+    """(time series of the LOINC test per patient with the condition, values of the others)."""
+    sick, others = collections.defaultdict(list), []
+    for i, res in enumerate(cohort):
+        has = any(r["resourceType"] == "Condition" and _codes(r, vocabulary.ICD10) == [icd10] for r in res)
         for r in res:
-            if r["resourceType"] == "Observation" and "4548-4" in _codes(r, vocabulary.LOINC):
-                (diabetic[i] if has else others).append((r["effectiveDateTime"], r["valueQuantity"]["value"]))
+            if r["resourceType"] == "Observation" and loinc in _codes(r, vocabulary.LOINC):
+                (sick[i] if has else others).append((r["effectiveDateTime"], r["valueQuantity"]["value"]))
+    return sick, [v for _, v in others]
+
+
+def _mostly_rising(series: dict[int, list]) -> bool:
+    long = [s for s in series.values() if len(s) >= 3]
+    return bool(long) and sum(1 for s in long if max(s)[1] > min(s)[1]) >= len(long) / 2  # latest above earliest
+
+
+def test_diabetics_hba1c_is_high_and_drifts_up(cohort):
+    diabetic, others = _series(cohort, "E11.9", "4548-4")
     assert len(diabetic) >= 5
-    values = [v for series in diabetic.values() for _, v in series]
-    assert statistics.mean(values) > 7.0  # above the 6.0 % upper limit
-    rising = sum(1 for s in diabetic.values() if len(s) >= 3 and max(s)[1] > min(s)[1])  # latest above earliest
-    assert rising >= len([s for s in diabetic.values() if len(s) >= 3]) / 2
+    assert statistics.mean(v for s in diabetic.values() for _, v in s) > 7.0  # above the 6.0 % upper limit
+    assert _mostly_rising(diabetic)
     if others:
-        assert statistics.mean(v for _, v in others) < 6.5
+        assert statistics.mean(others) < 6.5
+
+
+def test_ckd_creatinine_is_high_and_rises_and_egfr_is_low(cohort):
+    ckd, others = _series(cohort, "N18.3", "14682-9")
+    assert len(ckd) >= 3
+    assert statistics.mean(v for s in ckd.values() for _, v in s) > statistics.mean(others) + 30
+    assert _mostly_rising(ckd)
+    egfr, egfr_others = _series(cohort, "N18.3", "62238-1")
+    assert statistics.mean(v for s in egfr.values() for _, v in s) < 60 < statistics.mean(egfr_others)
+
+
+def test_ldl_of_hypercholesterolaemia_is_high(cohort):
+    high, others = _series(cohort, "E78.0", "22748-8")
+    assert len(high) >= 5
+    assert statistics.mean(v for s in high.values() for _, v in s) > statistics.mean(others) + 0.5
 
 
 def test_lab_results_have_units_ranges_and_interpretations(population):
