@@ -168,6 +168,7 @@ class TestToken:
         ]), "identifier")
         assert got == [
             {"s": "urn:oid:1.2.643.100.3", "c": "123-456-789 00"},
+            {"s": "urn:oid:1.2.643.100.3", "c": "12345678900"},  # a SNILS is also kept without separators (profiles_ru)
             {"ot": f"{V2_0203}|SB|123-456-789 00"},
             {"ot": "|LOCAL|123-456-789 00"},
             {"x": "снилс"},
