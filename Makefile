@@ -18,7 +18,13 @@ test: install
 run: install
 	$(BIN)/fhir-server serve --demo
 
+# The read benchmark's load generator is wrk (Debian's package): a C client that leaves the
+# server most of the second core. Installed here when missing and apt-get can (root); without
+# it bench_core.py falls back to Python client processes and says so.
 bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -qq wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)); } || \
+	  echo "wrk not installed: reads are measured with Python client processes"
 	$(BIN)/python bench/bench_core.py
 
 # Regenerate resources/r4_structure.json from ../shared/fixtures/r4-definitions.

@@ -135,12 +135,39 @@ class SearchValueIndex:
         return set.intersection(*found) if found else None
 
 
+_LEAVES = frozenset((str, bytes, int, float, bool, type(None)))
+
+
+def _fast_datetime_patch(original):
+    """mongomock walks every document it stores, every filter and every update through
+    helpers.patch_datetime_awareness_in_document (datetimes to naive UTC milliseconds),
+    rebuilding each dict and list with isinstance checks at every level. This does the
+    same with one exact type test per value: plain dicts and lists are rebuilt the same
+    way, leaves of the common immutable types are returned as they are, and everything
+    else (datetimes, OrderedDicts, other mappings, bson Timestamps) goes to the original,
+    so every result equals the original's."""
+
+    def patch(value):
+        t = type(value)
+        if t is dict:
+            return {k: v if type(v) in _LEAVES else patch(v) for k, v in value.items()}
+        if t is list or t is tuple:
+            return [v if type(v) in _LEAVES else patch(v) for v in value]
+        if t in _LEAVES:
+            return value
+        return original(value)
+
+    return patch
+
+
 def _patch_mongomock_id_lookup() -> None:
     global _PATCHED
     if _PATCHED:
         return
-    from mongomock import filtering
+    from mongomock import filtering, helpers
     from mongomock.collection import Collection
+
+    helpers.patch_datetime_awareness_in_document = _fast_datetime_patch(helpers.patch_datetime_awareness_in_document)
 
     original = Collection._iter_documents
 
