@@ -160,6 +160,36 @@ def _fast_datetime_patch(original):
     return patch
 
 
+def _fast_in(original):
+    """mongomock's `$in` tests every document value against the list, after checking each
+    listed value for being a regex - for every document it filters. An access filter's `$in`
+    can hold thousands of patient ids, so this keeps, for the list being matched (the same
+    object for every document of one query; mongomock copies filters per query), a set of
+    its values when they are all strings, and answers string document values from it.
+    Anything else goes to the original, so every answer equals the original's."""
+    last: list = [None, None]  # [the list (kept alive, so `is` is sound), its set of strings]
+    lock = threading.Lock()
+
+    def in_op(doc_val, search_val):
+        if type(search_val) is not list or len(search_val) < 8:
+            return original(doc_val, search_val)
+        with lock:
+            if last[0] is search_val:
+                values = last[1]
+            else:
+                values = frozenset(search_val) if all(type(x) is str for x in search_val) else None
+                last[0], last[1] = search_val, values
+        if values is None:
+            return original(doc_val, search_val)
+        if type(doc_val) is str:
+            return doc_val in values
+        if type(doc_val) is list and all(type(x) is str for x in doc_val):
+            return any(x in values for x in doc_val)
+        return original(doc_val, search_val)
+
+    return in_op
+
+
 def _patch_mongomock_id_lookup() -> None:
     global _PATCHED
     if _PATCHED:
@@ -168,6 +198,9 @@ def _patch_mongomock_id_lookup() -> None:
     from mongomock.collection import Collection
 
     helpers.patch_datetime_awareness_in_document = _fast_datetime_patch(helpers.patch_datetime_awareness_in_document)
+    fast_in = _fast_in(filtering._in_op)
+    filtering._in_op = fast_in
+    filtering._filterer_inst._operator_map["$in"] = fast_in  # $nin calls the module-level name
 
     original = Collection._iter_documents
 
@@ -208,6 +241,9 @@ class Engine:
         self.transactions = transactions  # real multi-document transactions available
         # Embedded engine: every operation holds this lock (see module docstring).
         self.lock = threading.RLock() if embedded else None
+        # Embedded engine: the store's write counters per watched type (Unit.generations); a
+        # real MongoDB keeps them in a collection, shared by every server process.
+        self.counters: dict[str, int] = {}
 
     def note_write(self, collection: str, rid: str, doc: dict | None) -> None:
         """Keep the embedded engine's inverted index of search values current."""
