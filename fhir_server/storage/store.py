@@ -128,6 +128,8 @@ class Unit:
 
     def generations(self, types) -> tuple[int, ...]:
         """The write counters of `types` (0 for a type never written since it was watched)."""
+        if self.engine.embedded:
+            return tuple(self.engine.counters.get(t, 0) for t in types)
         found = {d["_id"]: d["n"] for d in self.db[GENERATIONS].find({"_id": {"$in": list(types)}}, session=self.session)}
         return tuple(found.get(t, 0) for t in types)
 
@@ -257,7 +259,11 @@ class Unit:
             self._log(hist.update_one, {"_id": f"{key}/{prev.version}"}, {"$set": {"e": None}})
         if rtype in self.watched:
             # Not undone on rollback: a counter that moved for nothing only costs a recomputation.
-            self.db[GENERATIONS].update_one({"_id": rtype}, {"$inc": {"n": 1}}, upsert=True, session=self.session)
+            # The embedded store lives in this process only, so its counters are plain ints here.
+            if self.engine.embedded:
+                self.engine.counters[rtype] = self.engine.counters.get(rtype, 0) + 1
+            else:
+                self.db[GENERATIONS].update_one({"_id": rtype}, {"$inc": {"n": 1}}, upsert=True, session=self.session)
         return Version(rtype, rid, version, ts, resource is None, raw, method, doc)
 
     # -- hash chains (the audit trail) ------------------------------------------------
