@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, store=None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["FHIR_STORE"] = store = store or open_store(settings, registry.supported_types())
     store.watch(*WATCHED)  # what access decisions are made of (consent.policy)
+    store.append_only("AuditEvent")  # the audit trail: written once by fhir_server.audit, never changed
     # Who is asking: the SMART bearer-token check (fhir_server.auth), or OPEN with FHIR_AUTH=off.
     app.config["FHIR_AUTHENTICATOR"] = _authenticator(settings)
     app.register_blueprint(rest.bp, url_prefix="/fhir")

@@ -5,6 +5,9 @@ Layout
       {_id: id, v: version, ts: lastUpdated, d: deleted?, raw: resource JSON bytes, idx: search index}
   history             every version of every resource, deletions as tombstones:
       {_id: "Type/id/version", t, i, v, ts, e: superseded-at, m: method, raw}
+      Append-only types (ResourceStore.append_only: written once, never changed or deleted,
+      as the audit trail) keep no copy there: their one version is their current document,
+      and their history and vread are read from it.
 
 The resource is stored as its serialized JSON (with meta already set), so a read
 returns bytes without re-encoding, as HAPI and Blaze keep resource blobs; queries go
@@ -68,6 +71,11 @@ def _current(rtype: str, doc: dict) -> Version:
     return Version(rtype, doc["_id"], doc["v"], doc["ts"], doc["d"], doc.get("raw"), doc=doc)
 
 
+def _append_only_version(v: Version) -> Version:
+    v.method = "POST"  # written once, by a create
+    return v
+
+
 def _historic(doc: dict) -> Version:
     return Version(doc["t"], doc["i"], doc["v"], doc["ts"], doc["raw"] is None, doc["raw"], doc["m"])
 
@@ -119,12 +127,14 @@ _clock = _Clock()
 class Unit:
     """One atomic unit of work (see module docstring)."""
 
-    def __init__(self, engine: Engine, session=None, undo: list | None = None, watched: frozenset = frozenset()):
+    def __init__(self, engine: Engine, session=None, undo: list | None = None, watched: frozenset = frozenset(),
+                 append_only: frozenset = frozenset()):
         self.engine = engine
         self.db = engine.db
         self.session = session
         self.undo = undo
         self.watched = watched
+        self.append_only = append_only
 
     def generations(self, types) -> tuple[int, ...]:
         """The write counters of `types` (0 for a type never written since it was watched)."""
@@ -144,6 +154,9 @@ class Unit:
         return _current(rtype, doc) if doc else None
 
     def vread(self, rtype: str, rid: str, version: int, extra: dict | None = None) -> Version | None:
+        if rtype in self.append_only:
+            cur = self.read(rtype, rid, extra) if version == 1 else None
+            return _append_only_version(cur) if cur else None
         doc = self.db[HISTORY].find_one(_with({"_id": f"{rtype}/{rid}/{version}"}, extra), {"idx": 0}, session=self.session)
         return _historic(doc) if doc else None
 
@@ -159,6 +172,8 @@ class Unit:
     ) -> tuple[list[Version], int]:
         """Versions newest first, `count` per page after the keyset cursor `after`; and the total.
         `extra` (an access filter over the versions' own search values) is ANDed in."""
+        if rtype in self.append_only:
+            return self._append_only_history(rtype, rid, since, at, count, after, extra)
         flt: dict = {}
         if extra:
             flt["$and"] = [extra]
@@ -189,6 +204,28 @@ class Unit:
         cursor = hist.find(page, {"idx": 0}, session=self.session).sort([("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
         docs = list(cursor.limit(count))
         return [_historic(d) for d in docs], total
+
+    def _append_only_history(self, rtype, rid, since, at, count, after, extra) -> tuple[list[Version], int]:
+        """History of an append-only type from its current documents: each is version 1, never
+        superseded, so `_at` only bounds the write time; the cursor key "Type/id/1" is the id."""
+        flt: dict = {"d": False}
+        if extra:
+            flt["$and"] = [extra]
+        if rid is not None:
+            flt["_id"] = rid
+        if since is not None:
+            flt["ts"] = {"$gte": since}
+        if at is not None:
+            flt.setdefault("ts", {})["$lt"] = at[1]
+        page = flt
+        if after is not None:
+            ts, key = after
+            rid_after = key.split("/")[1] if key.count("/") == 2 else key
+            page = {"$and": [flt, {"$or": [{"ts": {"$lt": ts}}, {"ts": ts, "_id": {"$lt": rid_after}}]}]}
+        col = self.db[rtype]
+        total = col.count_documents(flt, session=self.session)
+        cursor = col.find(page, {"idx": 0}, session=self.session).sort([("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)])
+        return [_append_only_version(_current(rtype, d)) for d in cursor.limit(count)], total
 
     def search(self, rtype: str, flt: dict, sort: list[tuple[str, int]], limit: int) -> list[Version]:
         """Current, non-deleted versions matching a compiled search filter, sorted, at most `limit`."""
@@ -247,6 +284,10 @@ class Unit:
             self._log(col.replace_one, {"_id": rid}, prev.doc)
             self._log(self.engine.note_write, rtype, rid, prev.doc)
         self.engine.note_write(rtype, rid, doc)
+        if rtype in self.append_only:
+            if prev is not None or resource is None:
+                raise ValueError(f"{rtype} is append-only: written once, never changed or deleted")
+            return Version(rtype, rid, version, ts, False, raw, method, doc)
         hist = self.db[HISTORY]
         key = f"{rtype}/{rid}"
         hdoc = {"_id": f"{key}/{version}", "t": rtype, "i": rid, "v": version, "ts": ts, "e": None, "m": method, "raw": raw}
@@ -308,10 +349,18 @@ class ResourceStore:
         # the layers above, whose entries they validate against those counters.
         self.watched: frozenset[str] = frozenset()
         self.memo: dict = {}
+        self.append_only_types: frozenset[str] = frozenset()
 
     def watch(self, *types: str) -> None:
         """Count the writes of `types` (Unit.generations), for caches that must never be stale."""
         self.watched = self.watched | frozenset(types)
+
+    def append_only(self, *types: str) -> None:
+        """Declare `types` written once and never changed: no history copies (module docstring)."""
+        self.append_only_types = self.append_only_types | frozenset(types)
+        with self._reading():
+            for rtype in types:  # their history pages: newest first, ties by id
+                self.db[rtype].create_index([("ts", pymongo.DESCENDING), ("_id", pymongo.DESCENDING)], name="append_only_history")
 
     # -- setup ---------------------------------------------------------------------
     def ensure_indexes(self, resource_types) -> None:
@@ -348,9 +397,9 @@ class ResourceStore:
         eng = self.engine
         if eng.transactions:
             with eng.client.start_session() as session:
-                return session.with_transaction(lambda s: fn(Unit(eng, session=s, watched=self.watched)))
+                return session.with_transaction(lambda s: fn(Unit(eng, session=s, watched=self.watched, append_only=self.append_only_types)))
         with eng.lock if eng.lock is not None else contextlib.nullcontext():
-            unit = Unit(eng, undo=[], watched=self.watched)
+            unit = Unit(eng, undo=[], watched=self.watched, append_only=self.append_only_types)
             try:
                 return fn(unit)
             except BaseException:
@@ -394,7 +443,7 @@ class _Reader:
 
     def __init__(self, store: ResourceStore):
         self._store = store
-        self._unit = Unit(store.engine)
+        self._unit = Unit(store.engine, append_only=store.append_only_types)
 
     def __getattr__(self, name):
         fn = getattr(self._unit, name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from urllib.parse import urlencode
 
 from consent.principal import OPEN, Principal
 from consent.scopes import ScopeSet
@@ -128,3 +129,43 @@ def test_concurrent_requests_do_not_fork_the_chain(app, client):
     assert not errors
     result = _verify(client)
     assert result["result"] is True and result["checked"] == 60
+
+
+def test_audit_history_and_vread_come_from_the_events_themselves(app, client):
+    """AuditEvents are append-only: the store keeps no history copy of them, and their
+    instance and type history, paging, _since/_at and vread still answer as for any type."""
+    as_(app, OPEN)
+    for _ in range(4):
+        client.get("/fhir/Patient/nope")
+    events = _events(client)
+    store = app.config["FHIR_STORE"]
+    assert store.db["history"].count_documents({"t": "AuditEvent"}) == 0
+    first = events[0]
+    ref = f"/fhir/AuditEvent/{first['id']}"
+    r = client.get(f"{ref}/_history/1")
+    assert r.status_code == 200 and r.get_json() == first and r.headers["ETag"] == 'W/"1"'
+    assert client.get(f"{ref}/_history/2").status_code == 404
+    inst = client.get(f"{ref}/_history").get_json()
+    assert inst["total"] == 1 and inst["entry"][0]["request"] == {"method": "POST", "url": "AuditEvent"}
+    assert inst["entry"][0]["response"]["status"] == "201 Created" and inst["entry"][0]["resource"] == first
+    # Type history, two per page, newest first, across every page: each event exactly once.
+    seen, url = [], "/fhir/AuditEvent/_history?_count=2"
+    total = None
+    while url:
+        page = client.get(url.replace("http://localhost", "")).get_json()
+        total = page["total"] if total is None else total
+        seen += [(e["response"]["lastModified"], e["resource"]["id"]) for e in page.get("entry", [])]
+        url = next((lk["url"] for lk in page["link"] if lk["relation"] == "next"), None)
+    ids = [i for _, i in seen]
+    assert len(ids) == len(set(ids)) == total >= 5
+    assert [t for t, _ in seen] == sorted((t for t, _ in seen), reverse=True)
+    # _since: only the events written from then on (the listings of this test among them).
+    since = next(e for e in _events(client) if e["id"] == ids[0])["meta"]["lastUpdated"]
+    later = client.get("/fhir/AuditEvent/_history?" + urlencode({"_since": since, "_count": 100})).get_json()
+    assert ids[0] in {e["resource"]["id"] for e in later["entry"]} and first["id"] not in {e["resource"]["id"] for e in later["entry"]}
+    # _at before the first event: nothing existed yet.
+    at = client.get("/fhir/AuditEvent/_history?_at=2000-01-01").get_json()
+    assert at["total"] == 0
+    # System history leaves the audit trail out, as before.
+    system = client.get("/fhir/_history?_count=100").get_json()
+    assert all(e["request"]["url"] != "AuditEvent" for e in system.get("entry", []))
