@@ -27,6 +27,7 @@ from collections import defaultdict
 import pymongo
 
 _PATCHED = False
+ORIGINALS: dict = {}  # the mongomock functions the speed-ups below replace (tests compare them)
 # Entry fields whose string values the inverted index holds (see search/index.py).
 _POSTED = frozenset(("s", "c", "t", "i", "u", "e", "is", "ic", "ot"))
 
@@ -138,14 +139,15 @@ class SearchValueIndex:
 _LEAVES = frozenset((str, bytes, int, float, bool, type(None)))
 
 
-def _fast_datetime_patch(original):
+def _fast_walk(original):
     """mongomock walks every document it stores, every filter and every update through
-    helpers.patch_datetime_awareness_in_document (datetimes to naive UTC milliseconds),
-    rebuilding each dict and list with isinstance checks at every level. This does the
-    same with one exact type test per value: plain dicts and lists are rebuilt the same
-    way, leaves of the common immutable types are returned as they are, and everything
-    else (datetimes, OrderedDicts, other mappings, bson Timestamps) goes to the original,
-    so every result equals the original's."""
+    helpers.patch_datetime_awareness_in_document (datetimes to naive UTC milliseconds), and
+    every document it returns through make_datetime_timezone_aware_in_document, rebuilding
+    each dict and list with isinstance checks at every level. This does the same with one
+    exact type test per value: plain dicts and lists are rebuilt the same way, leaves of
+    the common immutable types are returned as they are, and everything else (datetimes,
+    OrderedDicts, other mappings, bson Timestamps) goes to the original, so every result
+    equals the original's."""
 
     def patch(value):
         t = type(value)
@@ -197,8 +199,11 @@ def _patch_mongomock_id_lookup() -> None:
     from mongomock import filtering, helpers
     from mongomock.collection import Collection
 
-    helpers.patch_datetime_awareness_in_document = _fast_datetime_patch(helpers.patch_datetime_awareness_in_document)
-    fast_in = _fast_in(filtering._in_op)
+    ORIGINALS.update(patch=helpers.patch_datetime_awareness_in_document,
+                     aware=helpers.make_datetime_timezone_aware_in_document, in_op=filtering._in_op)
+    helpers.patch_datetime_awareness_in_document = _fast_walk(ORIGINALS["patch"])
+    helpers.make_datetime_timezone_aware_in_document = _fast_walk(ORIGINALS["aware"])
+    fast_in = _fast_in(ORIGINALS["in_op"])
     filtering._in_op = fast_in
     filtering._filterer_inst._operator_map["$in"] = fast_in  # $nin calls the module-level name
 
