@@ -222,15 +222,18 @@ def same_system(a: str | None, b: str | None) -> bool:
 
 def search_key(system: str | None, value: str) -> tuple[str | None, str]:
     """(system, value) as the search index keeps an identifier: a system of the table becomes
-    its row's system and the value loses its separators; anything else is unchanged."""
+    its row's system and a number loses its separators (an OID is kept as written); anything
+    else is unchanged."""
     row = by_system(system, value)
-    return (row.system, normalize(row.name, value)) if row is not None and row.pattern is None else (system, value)
+    if row is None:
+        return system, value
+    return row.system, (value if row.pattern is not None else normalize(row.name, value))
 
 
 def index_key(ident: dict) -> tuple[str, str] | None:
     """(canonical system, value without separators) under which the search index also keeps an
     Identifier of the table (its written system and value are kept too), or None."""
     row = of_identifier(ident)
-    if row is None or row.pattern is not None or not isinstance(ident.get("value"), str):
+    if row is None or not isinstance(ident.get("value"), str):
         return None
-    return row.system, normalize(row.name, ident["value"])
+    return row.system, (ident["value"] if row.pattern is not None else normalize(row.name, ident["value"]))

@@ -72,3 +72,11 @@ def test_a_transaction_conditional_reference_finds_the_patient_by_an_alias(clien
         "request": {"method": "POST", "url": "Observation"}}]}
     r = client.post("/fhir", bundle)
     assert r.status_code == 200, r.get_data(as_text=True)
+
+
+def test_an_frmo_oid_under_rucore_system_is_found_by_the_nsi_one(client):
+    org = client.create({"resourceType": "Organization", "name": "ГБУЗ ГП № 1", "identifier": [{
+        "system": "https://fhir.ru/ig/core/CodeSystem/core-cs-nsi-register-of-medical-organizations",
+        "value": "1.2.643.5.1.13.13.12.2.77.7800"}]})
+    r = client.get("/fhir/Organization?identifier=urn:oid:1.2.643.5.1.13.13.11.1461|1.2.643.5.1.13.13.12.2.77.7800")
+    assert _ids(r.get_json()) == {org["id"]}
