@@ -410,3 +410,32 @@ def test_the_validator_reads_fixed_choice_types_max_0_closed_slicing_and_pattern
     assert set(_issues(r)) == {("error", "processing", "Observation.status"), ("error", "processing", "Observation.valueString"),
                                ("error", "processing", "Observation.note"), ("error", "processing", "Observation.identifier[1]"),
                                ("error", "processing", "Observation.interpretation[0]")}
+
+
+def test_a_patient_writing_under_consent_filters_is_checked_too():
+    """The profile check (and the store lookup of newer profile versions) runs with the request's
+    guarded reader: a patient's own Consent declaring no profile, and their contact-detail update
+    of an RU Patient checked against ru-patient."""
+    from consent.principal import Principal
+    from consent.scopes import ScopeSet
+    from fhir_server.app import internal_client
+
+    app = create_app(make_settings(auth="smart"))
+    try:
+        admin = FHIRClient(internal_client(app))
+        p = admin.create(ru_patient())
+        me = Principal("patient", subject="acc-1", fhir_user=f"Patient/{p['id']}", client_id="app",
+                       scopes=ScopeSet.from_string("patient/*.cruds"), patient=p["id"])
+        client = FHIRClient(internal_client(app, me))
+        phone = {**p, "telecom": [{"system": "phone", "value": "+7 900 000-00-00"}]}
+        r = client.put(f"/fhir/Patient/{p['id']}", phone)
+        assert r.status_code == 200, r.get_data(as_text=True)
+        bad = {**phone, "telecom": [{"system": "phone", "value": "+7 900 000-00-01"}],
+               "identifier": [{"system": SNILS, "value": "112-233-445 96"}]}
+        r = client.put(f"/fhir/Patient/{p['id']}", bad)
+        assert r.status_code == 422 and _errors_at(r) == {"Patient.identifier[0].value"}  # checked before the consent layer's edit limits
+        assert admin.get(f"/fhir/Patient/{p['id']}").get_json()["identifier"] == p["identifier"]
+    finally:
+        app.config["FHIR_STORE"].engine.close()
+        if "fhir_auth" in app.extensions:
+            app.extensions["fhir_auth"].records.close()
