@@ -236,10 +236,6 @@ def validate_code_vs(inputs: Inputs, reader, instance: dict | None = None, lang:
     return _verdict_parameters(verdicts, lang)
 
 
-def _matches(entry: tx.Entry, needle: str) -> bool:
-    return needle in fold(entry.display or "") or entry.code.casefold().startswith(needle)
-
-
 def expand(inputs: Inputs, reader, instance: dict | None = None, lang: str = "en") -> dict:
     vs = _value_set(inputs, reader, instance)
     count, offset = inputs.count("count"), inputs.count("offset")
@@ -248,7 +244,7 @@ def expand(inputs: Inputs, reader, instance: dict | None = None, lang: str = "en
     entries = exp.entries
     if text:
         needle = fold(text.strip())
-        entries = [e for e in entries if _matches(e, needle)]
+        entries = [e for e, display, code in exp.folded() if needle in display or code.startswith(needle)]
     total = len(entries)
     start = offset or 0
     page = entries[start:] if count is None else entries[start : start + count]

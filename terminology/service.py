@@ -72,10 +72,27 @@ def versions(rtype: str, url: str, reader=None) -> list[dict]:
     by_version: dict[str | None, dict] = {r.get("version"): r for r in _packaged_by_url().get((rtype, url), ())}
     if reader is not None:
         for v in reader.search(rtype, {"idx.url.u": url}, [("_id", 1)], 1000):
-            r = v.resource()
+            r = _parsed(v)
             if r.get("url") == url:
                 by_version[r.get("version")] = r
     return sorted(by_version.values(), key=lambda r: version_key(r.get("version")))
+
+
+_parsed_cache: dict[tuple, dict] = {}
+
+
+def _parsed(v) -> dict:
+    """A stored version's resource, parsed once per (type, id, versionId): a store version
+    never changes, and an NSI CodeSystem is hundreds of kilobytes of JSON."""
+    key = (v.type, v.id, v.version, v.last_updated)
+    hit = _parsed_cache.get(key)
+    if hit is None:
+        hit = v.resource()
+        with _cache_lock:
+            if len(_parsed_cache) >= _CACHE_MAX:
+                _parsed_cache.clear()
+            _parsed_cache[key] = hit
+    return hit
 
 
 def resolve(rtype: str, url: str, version: str | None = None, reader=None) -> dict | None:
@@ -238,6 +255,15 @@ class Expansion:
 
     def __post_init__(self):
         self.by_key = {(e.system, e.code): e for e in self.entries}
+        self._folded: list[tuple[Entry, str, str]] | None = None
+
+    def folded(self) -> list[tuple[Entry, str, str]]:
+        """(entry, folded display, case-folded code), made once: what $expand's filter compares."""
+        if self._folded is None:
+            from fhir_server.search.index import fold
+
+            self._folded = [(e, fold(e.display or ""), e.code.casefold()) for e in self.entries]
+        return self._folded
 
     def find(self, system: str | None, code: str) -> Entry | None:
         if system is not None:
