@@ -27,9 +27,8 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import orjson  # noqa: E402
-
-import report  # noqa: E402  (bench/report.py: shared helpers)
+import orjson
+import report
 
 SD = "https://fhir-server-ru.github.io/fhir/StructureDefinition/"
 PATIENT = {
@@ -119,17 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     v = validator_costs(args.requests)
     h = http_costs(args.requests)
     lines = ["## RU profile benchmark: the cost of checking a write against an RU profile", "",
-             f"{facts['date']}, commit {facts['commit']}, {facts['nproc']} CPU ({facts['cpu']}), {facts['mem']}, "
-             f"Python {facts['python']}; embedded store, FHIR_AUTH=off. `bench/bench_profiles.py --requests {args.requests}`.", "",
+             (f"{facts['date']}, commit {facts['commit']}, {facts['nproc']} CPU ({facts['cpu']}), {facts['mem']}, "
+              f"Python {facts['python']}; embedded store, FHIR_AUTH=off. `bench/bench_profiles.py --requests {args.requests}`."), "",
              "| Validator alone (`profiles_ru.profiles.issues`, packaged terminology) | median | p95 |", "|---|---:|---:|"]
     lines += [f"| {label} | {statistics.median(t) * 1e6:.0f} µs | {report.pct(t, 95) * 1e6:.0f} µs |" for label, t in v]
     lines += ["", "| Request | median | p95 |", "|---|---:|---:|"]
     lines += [f"| {label} | {statistics.median(t) * 1e3:.2f} ms | {report.pct(t, 95) * 1e3:.2f} ms |" for label, t in h]
     base = statistics.median(h[0][1])
-    lines += ["", f"A write that declares no profile pays one look at `meta.profile` (row 3 of the first table). Declaring ru-patient "
-              f"adds {(statistics.median(h[1][1]) - base) * 1e3:.2f} ms to the median POST ({base * 1e3:.2f} ms); the bindings are "
-              "answered from the terminology service's in-memory expansions, the store is asked once per write for newer "
-              "versions of the profile.", ""]
+    lines += ["", (f"A write that declares no profile pays one look at `meta.profile` (row 3 of the first table). Declaring ru-patient "
+                   f"adds {(statistics.median(h[1][1]) - base) * 1e3:.2f} ms to the median POST ({base * 1e3:.2f} ms); the bindings are "
+                   "answered from the terminology service's in-memory expansions, the store is asked once per write for newer "
+                   "versions of the profile."), ""]
     text = "\n".join(lines) + "\n"
     print(text)
     report.write_section(args.out, "bench_profiles", text)

@@ -70,7 +70,7 @@ def _at(node, path: str) -> list:
 
 def _fixed_of(element: dict) -> tuple[str, object] | None:
     for k, v in element.items():
-        if k.startswith("fixed") or k.startswith("pattern"):
+        if k.startswith(("fixed", "pattern")):
             return ("fixed" if k.startswith("fixed") else "pattern"), v
     return None
 
@@ -122,7 +122,7 @@ def _show(value) -> str:
 _CYRILLIC = re.compile(r"[А-ЯЁа-яё]+(?:[-'’ ][А-ЯЁа-яё]+)*")
 
 
-def _identifier_rule(v, expr: str, run: "_Run") -> None:
+def _identifier_rule(v, expr: str, run: _Run) -> None:
     """ru-identifier: an identifier of a system in identifiers.py has its format and check digits."""
     row = identifiers.of_identifier(v)
     if row is None or not isinstance(v.get("value"), str):
@@ -132,7 +132,7 @@ def _identifier_rule(v, expr: str, run: "_Run") -> None:
         run.add("invariant", found[0], f"{expr}.value", **found[1])
 
 
-def _cyrillic_rule(v, expr: str, run: "_Run") -> None:
+def _cyrillic_rule(v, expr: str, run: _Run) -> None:
     """ru-name-cyrillic: an official name (or one with no use) has a Cyrillic family name and given names."""
     if not isinstance(v, dict) or v.get("use") not in (None, "official"):
         return
@@ -141,7 +141,7 @@ def _cyrillic_rule(v, expr: str, run: "_Run") -> None:
             run.add("invariant", "profile-cyrillic", p_expr, path=p_expr, value=part[:60])
 
 
-def _organization_identifier_rule(v, expr: str, run: "_Run") -> None:
+def _organization_identifier_rule(v, expr: str, run: _Run) -> None:
     """ru-organization-identifier: an OGRN, an FRMO OID or an NSI insurer code."""
     found = v.get("identifier") if isinstance(v, dict) else None
     for ident in found if isinstance(found, list) else []:
@@ -161,7 +161,7 @@ RULES: dict[str, Callable] = {
 
 # -- the walk ------------------------------------------------------------------------------------
 class _Run:
-    def __init__(self, profile: "Profile", resource: dict, reader):
+    def __init__(self, profile: Profile, resource: dict, reader):
         self.profile = profile
         self.resource = resource
         self.reader = reader

@@ -10,9 +10,9 @@ profile the server does not know gets an informational issue.
 
 from __future__ import annotations
 
-from ..errors import FHIRError, Issue, info_outcome, operation_outcome
 from profiles_ru import profiles as ru_profiles
 
+from ..errors import FHIRError, Issue, info_outcome, operation_outcome
 from ..validation import validator
 from .base import Ctx, Req, Resp
 from .write import prepare
