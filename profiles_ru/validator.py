@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable
 
 from fhir_server.errors import Issue
+from fhir_server.i18n import MESSAGES
 
 from . import identifiers
 
@@ -319,9 +320,12 @@ class Profile:
         if any(v.ok for v, *_ in verdicts) or wrong_display:
             return
         if all(v.ok is None for v, *_ in verdicts):
-            _, system, code, _ = verdicts[0]
-            run.add("code-invalid", "profile-binding-unknown", expr, "warning", path=expr, valueset=valueset,
-                    code=f"{system}|{code}" if system else code)
+            v, system, code, _ = verdicts[0]
+            if getattr(v, "key", None) in MESSAGES:  # the terminology service says why it cannot tell
+                run.add("processing", v.key, expr, "warning", **dict(v.params))
+            else:
+                run.add("processing", "profile-binding-unknown", expr, "warning", path=expr, valueset=valueset,
+                        code=f"{system}|{code}" if system else code)
             return
         # a CodeableConcept is wrong once none of its codings is in the value set: report it at the concept
         _, system, code, where = next(x for x in verdicts if x[0].ok is False)
