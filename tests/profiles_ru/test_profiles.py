@@ -440,3 +440,18 @@ def test_a_patient_writing_under_consent_filters_is_checked_too():
         app.config["FHIR_STORE"].engine.close()
         if "fhir_auth" in app.extensions:
             app.extensions["fhir_auth"].records.close()
+
+
+def test_a_transaction_with_urn_uuid_references_meets_the_reference_targets(client):
+    pid = "urn:uuid:5b0f6b1e-9a8c-4c57-9a53-0d6f1b0e3a11"
+    tx = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": pid, "resource": ru_patient(), "request": {"method": "POST", "url": "Patient"}},
+        {"resource": lab_observation(pid), "request": {"method": "POST", "url": "Observation"}}]}
+    r = client.post("/fhir", tx)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    group = "urn:uuid:5b0f6b1e-9a8c-4c57-9a53-0d6f1b0e3a12"
+    tx["entry"][0] = {"fullUrl": group, "resource": {"resourceType": "Group", "type": "person", "actual": True},
+                      "request": {"method": "POST", "url": "Group"}}
+    tx["entry"][1]["resource"] = lab_observation(group)
+    r = client.post("/fhir", tx)
+    assert r.status_code == 422 and _errors_at(r) == {"Bundle.entry[1].resource.subject.reference"}
