@@ -4,11 +4,12 @@ of them a written resource must meet.
     definitions()                 the packaged StructureDefinition resources (for the loader)
     profile(url, reader)          the compiled Profile of a canonical url ("url|version" too), or None;
                                   newer versions posted to the server are honoured
-    required_profiles(resource, enforce)
-                                  the urls a resource is checked against: its meta.profile entries the
-                                  server knows, plus, with FHIR_ENFORCE_RU_PROFILES, the RU profile of
-                                  its type (MANDATORY)
+    required_profiles(resource, enforce, reader)
+                                  the profiles a resource is checked against: its meta.profile entries
+                                  the server knows, plus, with FHIR_ENFORCE_RU_PROFILES, the RU profile
+                                  of its type (MANDATORY)
     issues(resource, reader, enforce)  every issue of those profiles (errors and warnings)
+    supported(rtype)              the packaged profile urls of a type (CapabilityStatement)
 
 The files are read once per process; compiled profiles are cached by the identity of the
 version they were made from.
