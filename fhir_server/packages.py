@@ -6,8 +6,8 @@ a canonical `url` and a `version`): `register(source)`, done when the module nam
 PROVIDERS is imported. `load(app)` (called by create_app when FHIR_LOAD_DEFINITIONS is on)
 writes, in one transaction through the server's own REST path, every packaged resource
 whose (resourceType, url, version) is not in the store yet, at its fixed id, so loading
-is idempotent. It never overwrites a version a user posted: a resource at the packaged id
-with the same url and a version at least as new is left as it is. (A newer version posted
+is idempotent. It never overwrites what a user posted: a resource at the packaged id with
+the same url and a version at least as new, or with another url, is left as it is. (A newer version posted
 at another id is simply another resource; the terminology service picks the newest.)
 
 The code that uses packaged content reads it from the sources in memory (cached once per
@@ -75,7 +75,10 @@ def pending(store, resources: Iterable[dict]) -> list[dict]:
         current = reader.read(rtype, r["id"])
         if current is not None and not current.deleted:
             mine = current.resource()
-            if mine.get("url") == url and version_key(mine.get("version")) >= version_key(version):
+            if mine.get("url") != url:
+                log.warning("packaged %s/%s not loaded: that id holds another resource (%s)", rtype, r["id"], mine.get("url"))
+                continue  # never overwrite someone else's resource
+            if version_key(mine.get("version")) >= version_key(version):
                 continue  # a user's version at least as new sits at the packaged id
         out.append(r)
     return out

@@ -54,6 +54,20 @@ def test_newer_user_version_is_not_overwritten(app, client):
     assert stored["version"] == "9.0" and stored["meta"]["versionId"] == "2"
 
 
+def test_another_resource_at_the_packaged_id_is_left_alone(client):
+    app = create_app(make_settings())  # nothing loaded yet
+    try:
+        c = FHIRClient(app.test_client())
+        mine = {"resourceType": "CodeSystem", "id": "nsi-sex", "url": "https://example.org/cs/mine", "status": "active", "content": "not-present"}
+        assert c.put("/fhir/CodeSystem/nsi-sex", mine).status_code == 201
+        settings = app.config["FHIR_SETTINGS"].model_copy(update={"load_definitions": True})
+        create_app(settings, store=app.config["FHIR_STORE"])
+        assert c.get("/fhir/CodeSystem/nsi-sex").get_json()["url"] == "https://example.org/cs/mine"
+        assert c.get("/fhir/ValueSet/nsi-sex").get_json()["url"].endswith("/ValueSet/nsi-sex")  # the rest loaded
+    finally:
+        app.config["FHIR_STORE"].engine.close()
+
+
 def test_newer_packaged_version_replaces_an_older_one(app, client):
     packaged = client.get("/fhir/CodeSystem/nsi-sex").get_json()
     newer = {k: v for k, v in packaged.items() if k != "meta"}
