@@ -11,6 +11,7 @@ from terminology import operations, packaged
 from terminology.service import TerminologyError
 
 from ..errors import FHIRError, Issue
+from ..validation import validator
 from .base import Ctx, Req, Resp
 
 # (type, operation) -> OperationDefinition canonical, for the CapabilityStatement.
@@ -43,6 +44,8 @@ def run(ctx: Ctx, req: Req, rtype: str, segment: str, rid: str | None = None) ->
         raise FHIRError(405, "not-supported", "method-not-allowed", method=req.method, path="/" + req.path)
     ctx.require(rtype, "r")
     instance = _instance(ctx, rtype, rid) if rid is not None else None
+    if req.method == "POST" and isinstance(req.body, dict) and req.body.get("resourceType") == "Parameters":
+        validator().validate(req.body, "Parameters")  # a malformed Parameters body: 400 at the element
     try:
         inputs = operations.Inputs.build(req.params, req.body if req.method == "POST" else None)
         body = operations.OPERATIONS[(rtype, segment[1:])](inputs, ctx.reader, instance, ctx.lang)

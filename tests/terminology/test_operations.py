@@ -73,6 +73,10 @@ def test_lookup_errors(client):
     body = assert_error(client.get(f"/fhir/CodeSystem/$lookup?system={q(ICD10)}&code=XX9", headers={"Accept-Language": "ru"}), 404, "code")
     assert "не найден" in body["issue"][0]["diagnostics"]
     assert_error(client.post("/fhir/CodeSystem/$lookup", {"resourceType": "Patient"}), 400)
+    bad = {"resourceType": "Parameters", "parameter": [{"name": "code", "valueCode": "E11", "valueString": "E11"}]}
+    assert_error(client.post("/fhir/CodeSystem/$lookup", bad), 400)
+    assert_error(client.post("/fhir/CodeSystem/$lookup", {"resourceType": "Parameters", "parameter": [{"name": "code", "valueCoding": "E11"}]}),
+                 400, "Parameters.parameter[0].valueCoding")
 
 
 # -- CodeSystem/$validate-code -----------------------------------------------------------------------
