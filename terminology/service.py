@@ -12,6 +12,7 @@ are cached by the identity of the resource version they were made from.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -405,10 +406,24 @@ def expansion(url: str, version: str | None = None, reader=None) -> Expansion | 
 
 
 # -- the Python API -----------------------------------------------------------------------------
+# The syntax of a code system's codes, where it is fixed: a code outside a packaged fragment
+# that does not even have this form is not in the code system (МКБ-10: letter, two digits,
+# optional .d or .dd; chapters and blocks are ranges A00-B99).
+CODE_SYNTAX = {
+    "urn:oid:1.2.643.5.1.13.13.11.1005": re.compile(r"^[A-Z][0-9]{2}(?:\.[0-9]{1,2}|-[A-Z][0-9]{2})?$"),
+}
+
+
+def _malformed(system: str | None, code: str) -> bool:
+    syntax = CODE_SYNTAX.get(system or "")
+    return syntax is not None and not syntax.match(code)
+
+
+
 def check_in_code_system(cs: CodeSystemIndex, code: str, display: str | None) -> Verdict:
     c = cs.get(code)
     if c is None:
-        if cs.content not in (None, "complete"):
+        if cs.content not in (None, "complete") and not _malformed(cs.url, code):
             return verdict(None, "tx-code-unchecked", code=code, url=cs.url, content=cs.content)
         return verdict(False, "tx-code-unknown", code=code, url=cs.url)
     if display is not None and not display_matches(c, display):
@@ -419,7 +434,7 @@ def check_in_code_system(cs: CodeSystemIndex, code: str, display: str | None) ->
 def check_in_expansion(exp: Expansion, vs_url: str, system: str | None, code: str, display: str | None, reader=None, system_version=None) -> Verdict:
     e = exp.find(system, code)
     if e is None:
-        if (system in exp.partial) if system is not None else bool(exp.partial):
+        if ((system in exp.partial) if system is not None else bool(exp.partial)) and not _malformed(system, code):
             return verdict(None, "tx-code-unchecked-vs", code=code, url=vs_url)
         return verdict(False, "tx-code-not-in-vs", code=f"{system}|{code}" if system else code, url=vs_url)
     cs = code_system(e.system, system_version, reader)

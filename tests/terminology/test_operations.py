@@ -99,6 +99,20 @@ def test_codesystem_validate_code_fragment_cannot_confirm(client):
     """A code outside a packaged fragment is not declared valid: result false, saying why."""
     out = params(get_ok(client, f"/fhir/CodeSystem/$validate-code?url={q(ICD10)}&code=Z99.9"))
     assert out["result"] == [False] and "fragment" in out["message"][0]
+    out = params(get_ok(client, f"/fhir/CodeSystem/$validate-code?url={q(ICD10)}&code=E11.999"))
+    assert out["result"] == [False] and "Unknown code" in out["message"][0]  # not МКБ-10 syntax: surely not in it
+
+
+def test_python_api_tells_unknown_from_unchecked():
+    from terminology import validate_code
+
+    vs = f"{CANONICAL}/ValueSet/icd10"
+    assert validate_code(valueset=vs, system=ICD10, code="E11.9").ok is True
+    assert validate_code(valueset=vs, system=ICD10, code="Z99.9").ok is None  # outside the packaged fragment
+    assert validate_code(valueset=vs, system=ICD10, code="e11.9").ok is False  # no МКБ-10 code looks like this
+    assert validate_code(system=ICD10, code="XYZ").ok is False
+    assert validate_code(valueset=f"{CANONICAL}/ValueSet/nsi-sex", system=SEX, code="4").ok is False  # complete
+    assert validate_code(valueset=f"{CANONICAL}/ValueSet/none", code="4").ok is None
 
 
 # -- ValueSet/$validate-code -------------------------------------------------------------------------
