@@ -103,3 +103,11 @@ def test_in_chains_and_has(client):
     assert [e["resource"]["id"] for e in r.get_json().get("entry", [])] == [diabetic]
     r = client.get(f"/fhir/Condition?subject:Patient.gender:in={q(CANONICAL + '/ValueSet/ru-gender')}&code:above={q(ICD10)}|J06.9")
     assert [e["resource"]["subject"]["reference"] for e in r.get_json().get("entry", [])] == [f"Patient/{other}"]
+
+
+def test_in_with_a_pinned_version_and_below_an_unpackaged_code(client, conditions):
+    icd = f"{CANONICAL}/ValueSet/icd10"
+    assert found(client, f"code:in={q(icd + '|1.0.0')}") == ids(conditions, "E11.9", "E11", "I10", "J06.9")
+    assert_error(client.get(f"/fhir/Condition?code:in={q(icd + '|9.9')}"), 400)
+    other = _condition(client, ICD10, "E11.65")  # a code the packaged fragment lacks: below it is just itself
+    assert found(client, f"code:below={q(ICD10)}|E11.65") == {other}
