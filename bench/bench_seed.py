@@ -130,7 +130,7 @@ Population: `seed/generator.py`, {per_patient:.1f} resources per patient on aver
 | Generation only, streaming (make every Bundle + `orjson.dumps`, then drop it) | **{g_rate:,.0f} resources/s**, {gen['patients'] / gen['seconds']:,.0f} patients/s; {gen_line}; {gen['bytes'] / 2**20:,.0f} MiB of JSON |
 | Generation memory | VmRSS {gen['rss_before'] / 1024:.0f} MB before; MB at each tenth (patients: MB) {rss}; peak VmHWM {gen['hwm'] / 1024:.0f} MB |
 | Generation + load into the embedded store (`POST /fhir` transactions of `create_app`, authorization on, operator principal; validation, RU profiles, search index, audit) | **{l_rate:,.0f} resources/s**: {ld['patients']:,} patients, {ld['resources']:,} resources in {ld['bundles']:,} Bundles, {ld['seconds']:.1f} s; failed Bundles: {ld['failures']} |
-| Load memory (process VmHWM, includes the generation run before it) | {ld['hwm_before'] / 1024:.0f} MB before -> {ld['hwm'] / 1024:.0f} MB after |
+| Load memory (process VmHWM, includes the generation run before it) | {ld['hwm_before'] / 1024:.0f} MB before -> {ld['hwm'] / 1024:.0f} MB after: about {(ld['hwm'] - ld['hwm_before']) / max(ld['resources'], 1):.0f} KB per loaded resource (the embedded store keeps every version, the search index and the AuditEvents in this process) |
 
 Generation is a small share of seeding: the load path (validation, index, audit, one atomic unit per Bundle) is about
 {g_rate / l_rate:.0f}x slower than generating. **100,000 patients into a real MongoDB were not measured**: there is no
