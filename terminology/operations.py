@@ -28,6 +28,9 @@ _SYNONYM = {"system": "http://snomed.info/sct", "code": "900000000000013009", "d
 
 
 # -- input parameters ------------------------------------------------------------------------------
+# Input parameters that carry a resource, and its type.
+RESOURCE_PARAMS = {"valueSet": "ValueSet", "codeSystem": "CodeSystem", "conceptMap": "ConceptMap"}
+
 @dataclass
 class Inputs:
     """Input parameters by name: each a list of values (str, or dict for Coding,
@@ -60,11 +63,16 @@ class Inputs:
         if not got:
             return None
         value = got[0]
+        if value == "":
+            raise TerminologyError(400, "invalid", "tx-param-invalid", name, name=name, value="")
         if kind is dict and isinstance(value, str) and name == "coding":
             system, sep, code = value.partition("|")  # GET: coding=system|code
             value = {"system": system, "code": code} if sep else {"code": value}
         if not isinstance(value, kind):
             raise TerminologyError(400, "invalid", "tx-param-invalid", name, name=name, value=str(value)[:80])
+        wanted = RESOURCE_PARAMS.get(name)
+        if wanted and value.get("resourceType") != wanted:
+            raise TerminologyError(400, "invalid", "tx-param-invalid", name, name=name, value=str(value.get("resourceType"))[:80])
         return value
 
     def all(self, name: str) -> list:
@@ -114,6 +122,8 @@ def _codings(inputs: Inputs, default_system: str | None = None) -> list[tuple[st
         raise TerminologyError(400, "invalid", "tx-param-one-of", "code", names="code, coding, codeableConcept")
     if code is not None:
         system = inputs.one("system") if default_system is None else default_system
+        if system is None:  # "If a code is provided, a system must be provided"
+            raise TerminologyError(400, "required", "tx-param-missing", "system", name="system")
         version = inputs.one("systemVersion") or inputs.one("version")
         return [("code", {"system": system, "code": code, "display": inputs.one("display"), "version": version})]
     if coding is not None:

@@ -234,3 +234,13 @@ def test_capability_statement_lists_the_operations(client):
     assert ops["ValueSet"]["expand"].endswith("ValueSet-expand") and ops["ValueSet"]["validate-code"].endswith("ValueSet-validate-code")
     assert ops["ConceptMap"]["translate"].endswith("ConceptMap-translate")
     assert "expand" not in ops["Patient"]
+
+
+def test_malformed_parameters_are_400(client):
+    assert_error(client.get("/fhir/ValueSet/$expand?url="), 400, "url")
+    assert_error(client.get(f"/fhir/CodeSystem/$lookup?system={q(SEX)}&code=1&version="), 400, "version")
+    assert_error(client.get("/fhir/ConceptMap/$translate?code=male"), 400, "system")
+    not_a_value_set = {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": {"resourceType": "Patient"}}]}
+    assert_error(client.post("/fhir/ValueSet/$expand", not_a_value_set), 400, "valueSet")
+    loop = {"resourceType": "ValueSet", "url": "urn:example:loop", "status": "active", "compose": {"include": [{"valueSet": ["urn:example:loop"]}]}}
+    assert_error(client.post("/fhir/ValueSet/$expand", {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": loop}]}), 422)
