@@ -313,8 +313,8 @@ def _include(part: dict, reader, where: str, stack: tuple, partial: set | None =
             chosen = []
             for k in part["concept"]:
                 c = cs.get(k["code"]) if cs else None
-                if cs is not None and c is None:
-                    continue  # not in this version of the code system
+                if cs is not None and c is None and cs.content in (None, "complete"):
+                    continue  # not in this version of the code system (a fragment may just lack it)
                 chosen.append(Entry(system, cs.version if cs else part.get("version"), k["code"], k.get("display") or (c.display if c else None)))
         else:
             if cs is None:
