@@ -244,3 +244,14 @@ def test_malformed_parameters_are_400(client):
     assert_error(client.post("/fhir/ValueSet/$expand", not_a_value_set), 400, "valueSet")
     loop = {"resourceType": "ValueSet", "url": "urn:example:loop", "status": "active", "compose": {"include": [{"valueSet": ["urn:example:loop"]}]}}
     assert_error(client.post("/fhir/ValueSet/$expand", {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": loop}]}), 422)
+
+
+def test_expand_keeps_listed_codes_a_fragment_lacks(client):
+    vs = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [
+        {"system": ICD10, "concept": [{"code": "E11.9"}, {"code": "Z99.9", "display": "Зависимость от поддерживающих жизнь механизмов"}]},
+        {"system": SEX, "concept": [{"code": "1"}, {"code": "9"}]}]}}
+    r = client.post("/fhir/ValueSet/$expand", {"resourceType": "Parameters", "parameter": [{"name": "valueSet", "resource": vs}]})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    got = [(c["system"], c["code"], c.get("display")) for c in r.get_json()["expansion"]["contains"]]
+    assert got == [(ICD10, "E11.9", "Инсулиннезависимый сахарный диабет без осложнений"),
+                   (ICD10, "Z99.9", "Зависимость от поддерживающих жизнь механизмов"), (SEX, "1", "Мужской")]  # 9: not in the complete sex code system
