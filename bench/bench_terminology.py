@@ -28,9 +28,8 @@ from urllib.parse import quote
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import orjson  # noqa: E402
-
-import report  # noqa: E402  (bench/report.py: shared helpers)
+import orjson
+import report
 
 CANONICAL = "https://fhir-server-ru.github.io/fhir"
 ICD10 = "urn:oid:1.2.643.5.1.13.13.11.1005"
@@ -137,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     e = engine_costs(args.requests)
     h = http_costs(args.requests, args.conditions)
     lines = ["## Terminology benchmark: NSI terminology operations and search modifiers", "",
-             f"{facts['date']}, commit {facts['commit']}, {facts['nproc']} CPU ({facts['cpu']}), {facts['mem']}, "
-             f"Python {facts['python']}; embedded store, FHIR_AUTH=off. "
-             f"`bench/bench_terminology.py --requests {args.requests} --conditions {args.conditions}`.", "",
+             (f"{facts['date']}, commit {facts['commit']}, {facts['nproc']} CPU ({facts['cpu']}), {facts['mem']}, "
+              f"Python {facts['python']}; embedded store, FHIR_AUTH=off. "
+              f"`bench/bench_terminology.py --requests {args.requests} --conditions {args.conditions}`."), "",
              "| Start | time |", "|---|---:|"]
     lines += [f"| {label} | {t * 1e3:.0f} ms |" for label, t in s]
     lines += ["", "| Engine alone (packaged content) | median | p95 |", "|---|---:|---:|"]
@@ -147,12 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "| Request | median | p95 |", "|---|---:|---:|"]
     lines += [f"| {label.replace('|', chr(92) + '|')} | {statistics.median(t) * 1e3:.2f} ms | {report.pct(t, 95) * 1e3:.2f} ms |" for label, t in h]
     plain, below, inside = (statistics.median(h[i][1]) for i in (-1, -3, -2))
-    lines += ["", "Test apps start with FHIR_LOAD_DEFINITIONS=0 (tests/conftest.py), so only the tests that ask for the "
+    lines += ["", ("Test apps start with FHIR_LOAD_DEFINITIONS=0 (tests/conftest.py), so only the tests that ask for the "
               "loaded copies pay the second row. Operations use the in-memory compiled code systems and expansions, "
               "cached by the identity of the versions they draw on (stored versions are parsed once); each request "
               "still asks the store which versions of the url it holds. A :below or :in search is one $in on the "
               f"index: :below МКБ-10 E10-E14 (~20 codes) costs {below / plain:.1f}× the plain token search, :in the whole "
-              f"МКБ-10 value set (~530 codes in the $in) {inside / plain:.1f}× on the embedded store.", ""]
+              f"МКБ-10 value set (~530 codes in the $in) {inside / plain:.1f}× on the embedded store."), ""]
     text = "\n".join(lines) + "\n"
     print(text)
     report.write_section(args.out, "bench_terminology", text)

@@ -33,6 +33,6 @@ def packaged() -> tuple[dict, ...]:
 
 packages.register(packaged)
 
-from .service import Verdict, concepts, validate_code  # noqa: E402
+from .service import Verdict, concepts, validate_code
 
 __all__ = ["CANONICAL", "Verdict", "concepts", "packaged", "validate_code"]

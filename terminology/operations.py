@@ -39,7 +39,7 @@ class Inputs:
     values: dict[str, list] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, query: list[tuple[str, str]], body) -> "Inputs":
+    def build(cls, query: list[tuple[str, str]], body) -> Inputs:
         out = cls()
         for name, value in query:
             if not name.startswith("_"):
@@ -290,8 +290,7 @@ def expand(inputs: Inputs, reader, instance: dict | None = None, lang: str = "en
 # -- ConceptMap --------------------------------------------------------------------------------------
 def _all_maps(reader) -> list[dict]:
     found = {}
-    for r in tx._packaged_by_url().items():
-        (rtype, url), versions = r
+    for rtype, url in tx._packaged_by_url():
         if rtype == "ConceptMap":
             found[url] = tx.resolve("ConceptMap", url, None, reader)
     if reader is not None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import pytest
-
 from tests.interaction._util import assert_error
 
 CANONICAL = "https://fhir-server-ru.github.io/fhir"

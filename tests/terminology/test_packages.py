@@ -72,7 +72,7 @@ def test_newer_packaged_version_replaces_an_older_one(app, client):
     packaged = client.get("/fhir/CodeSystem/nsi-sex").get_json()
     newer = {k: v for k, v in packaged.items() if k != "meta"}
     newer["version"] = "2.2"
-    source = lambda: [newer]  # noqa: E731
+    source = lambda: [newer]
     packages.register(source)
     try:
         _restart(app)
