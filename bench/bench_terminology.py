@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 import orjson
 import report
 
-CANONICAL = "https://fhir-server-ru.github.io/fhir"
+from profiles_ru import CANONICAL
+
 ICD10 = "urn:oid:1.2.643.5.1.13.13.11.1005"
 CODES = ("E11.9", "I10", "I11.9", "J06.9", "J18.9", "K29.7", "M54.5", "N39.0", "I25.1", "E78.0", "J45.9", "E03.9")
 

@@ -20,8 +20,8 @@ import json
 import pathlib
 
 from fhir_server import packages
+from profiles_ru import CANONICAL  # the canonical base of this server's conformance resources
 
-CANONICAL = "https://fhir-server-ru.github.io/fhir"
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 
 
