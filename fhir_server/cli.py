@@ -276,6 +276,31 @@ def accounts_add(ctx, login, role, fhir_user, name, password) -> None:
 
 
 # -- audit trail ----------------------------------------------------------------------------------
+@main.command()
+@click.option("--type", "types", multiple=True, help="Only these resource types (repeatable; default: every supported type).")
+@click.pass_context
+def reindex(ctx: click.Context, types: tuple[str, ...]) -> None:
+    """Recompute the stored search values of FHIR_MONGODB_URI's resources (no new versions):
+    after an upgrade that changed search parameters or identifier normalisation."""
+    from resources import registry
+
+    from .search import index_resource
+    from .storage import open_store
+
+    settings = Settings()
+    store = (ctx.find_object(dict) or {}).get("store")  # tests pass the store of their app
+    if store is None:
+        if settings.embedded:
+            raise click.UsageError("set FHIR_MONGODB_URI: the embedded store lives inside the server process and is indexed as it is written")
+        store = open_store(settings, registry.supported_types())
+    supported = registry.supported_types()
+    unknown = [t for t in types if t not in supported]
+    if unknown:
+        raise click.UsageError(f"not a supported resource type: {', '.join(unknown)}")
+    result = store.reindex(types or sorted(supported), lambda r: index_resource(r, settings.base_url))
+    click.echo(f"checked {result['checked']} versions, reindexed {result['changed']}")
+
+
 @main.group()
 def audit() -> None:
     """The tamper-evident audit trail."""

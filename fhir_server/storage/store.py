@@ -433,6 +433,43 @@ class ResourceStore:
             links = list(col.find({"_id": {"$ne": "head"}}).sort([("_id", 1)]))
             return links, col.find_one({"_id": "head"})
 
+    # -- maintenance -----------------------------------------------------------------
+    def reindex(self, resource_types, index_fn, batch: int = 500) -> dict[str, int]:
+        """Recompute the stored search values (`idx`, `sk`) of every current version and every
+        historic version of `resource_types` from their stored JSON with `index_fn`, writing
+        only those that changed, without a new version: for data written before the search
+        definitions or their normalisation changed. A current version written meanwhile is
+        left as its writer indexed it (compare-and-set on the version).
+        Returns {"checked": n, "changed": n}."""
+        checked = changed = 0
+        for rtype in resource_types:
+            col = self.db[rtype]
+            ids = [d["_id"] for d in col.find({"d": False}, {"_id": 1})]
+            for start in range(0, len(ids), batch):
+                with self._reading():
+                    for doc in col.find({"_id": {"$in": ids[start:start + batch]}, "d": False}):
+                        checked += 1
+                        new = index_fn(orjson.loads(doc["raw"]))
+                        if new.get("idx", {}) == doc.get("idx", {}) and new.get("sk", {}) == doc.get("sk", {}):
+                            continue
+                        res = col.update_one({"_id": doc["_id"], "v": doc["v"]}, {"$set": {"idx": new.get("idx", {}), "sk": new.get("sk", {})}})
+                        if res.modified_count:
+                            changed += 1
+                            self.engine.note_write(rtype, doc["_id"], {**doc, **new})
+            if rtype in self.append_only_types:
+                continue
+            hist = self.db[HISTORY]
+            keys = [d["_id"] for d in hist.find({"t": rtype, "raw": {"$ne": None}}, {"_id": 1})]
+            for start in range(0, len(keys), batch):
+                with self._reading():
+                    for doc in hist.find({"_id": {"$in": keys[start:start + batch]}}):
+                        checked += 1
+                        idx = index_fn(orjson.loads(doc["raw"])).get("idx") or {}
+                        if idx != (doc.get("idx") or {}):
+                            hist.update_one({"_id": doc["_id"]}, {"$set": {"idx": idx}} if idx else {"$unset": {"idx": ""}})
+                            changed += 1
+        return {"checked": checked, "changed": changed}
+
     @staticmethod
     def history_key(v: Version) -> tuple[datetime, str]:
         return v.last_updated, f"{v.type}/{v.id}/{v.version}"
