@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import http.client
 import json
 import os
@@ -93,3 +94,20 @@ def test_demo_loads_the_fixed_card_and_a_generated_population():
         assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 0
     finally:
         app.config["FHIR_STORE"].engine.close()
+
+
+def test_seed_into_the_database_runs_in_process_as_the_operator(app, client, monkeypatch):
+    """With FHIR_MONGODB_URI the command makes the app itself (here: the test's app) and posts as the operator."""
+    import fhir_server.app
+
+    made = []
+    monkeypatch.setattr(fhir_server.app, "create_app", lambda settings: made.append(settings) or app)
+    result = CliRunner().invoke(main, ["seed", "--patients", "2", "--seed", "31"], env={"FHIR_MONGODB_URI": "mongodb://db.invalid"})
+    assert result.exit_code == 0, result.output
+    assert made and made[0].mongodb_uri == "mongodb://db.invalid"
+    assert "seed 31: 2 patients" in result.output
+    assert client.get("/fhir/Patient?_summary=count").get_json()["total"] == 2
+    events = client.get("/fhir/AuditEvent?_count=500").get_json()["entry"]
+    by_writer = collections.Counter(e["resource"]["agent"][0]["who"]["identifier"]["value"] for e in events)
+    assert by_writer["operator"] >= 3  # the directory and both patients' transactions, audited under the operator
+    assert set(by_writer) <= {"operator", "anonymous"}  # anonymous: this test's own reads (FHIR_AUTH=off)
