@@ -6,6 +6,7 @@ import collections
 import http.client
 import json
 import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -111,3 +112,23 @@ def test_seed_into_the_database_runs_in_process_as_the_operator(app, client, mon
     by_writer = collections.Counter(e["resource"]["agent"][0]["who"]["identifier"]["value"] for e in events)
     assert by_writer["operator"] >= 3  # the directory and both patients' transactions, audited under the operator
     assert set(by_writer) <= {"operator", "anonymous"}  # anonymous: this test's own reads (FHIR_AUTH=off)
+
+
+def test_the_demo_population_never_takes_a_snils_of_the_demo_card_or_the_esia_emulator():
+    """Linking by SNILS (ESIA sign-in) must find the demo's own people only, for any FHIR_DEMO_PATIENTS up to 100,000."""
+    import re
+
+    from fhir_server.esia import persons
+    from seed.demo import DEMO_SEED, demo_resources
+    from seed.generator import PATIENT_SNILS, PRACTITIONER_SNILS, Population
+
+    taken = {i["value"] for r in demo_resources() for i in r.get("identifier", [])}
+    emulator = pathlib.Path(persons.__file__).read_text(encoding="utf-8")  # its persons' SNILS, "XXX-XXX-XXX YY"
+    taken |= {re.sub(r"\D", "", s) for s in re.findall(r'"(\d{3}-\d{3}-\d{3} \d{2})"', emulator)}
+    salt = Population(0, DEMO_SEED).salt
+    for snils in taken:
+        body = int(snils[:9])
+        for first, size, most in ((PATIENT_SNILS[0], PATIENT_SNILS[1], 100_000), (PRACTITIONER_SNILS[0], PRACTITIONER_SNILS[1], 10_000)):
+            if first <= body < first + size:
+                index = (body - first - salt) * pow(7919, -1, size) % size  # the one index that would get it
+                assert index >= most, (snils, index)
