@@ -821,7 +821,8 @@ class _PatientBuilder:
                 "resourceType": "MedicationRequest",
                 "id": self._id("m"),
                 "meta": _profile("ru-medicationrequest"),
-                "status": "completed" if acute else "active",
+                # an acute course (up to 10 days) that has not ended by REFERENCE_DATE is still active
+                "status": "completed" if acute and day + dt.timedelta(days=10) < REFERENCE_DATE else "active",
                 "intent": "order",
                 "medicationCodeableConcept": {"coding": [{"system": V.ATC, "code": atc}], "text": name},
                 "subject": {"reference": f"Patient/{self.pid}"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import pathlib
 import re
 import statistics
@@ -268,3 +269,15 @@ def test_people_never_share_an_identifier():
     assert len(values) == 3  # SNILS, ENP, passport
     for system, vals in values.items():
         assert len(vals) == len(set(vals)), system
+
+
+def test_a_prescription_is_active_while_its_course_runs(cohort):
+    from seed.generator import REFERENCE_DATE
+
+    for res in cohort:
+        for r in res:
+            if r["resourceType"] != "MedicationRequest":
+                continue
+            acute = r["courseOfTherapyType"]["coding"][0]["code"] == "acute"
+            recent = (REFERENCE_DATE - dt.date.fromisoformat(r["authoredOn"][:10])).days <= 10
+            assert r["status"] == ("completed" if acute and not recent else "active"), r["id"]
