@@ -122,7 +122,7 @@ def test_the_consents_decide_who_sees_the_generated_patients():
     """With SMART on: the doctor an active Consent names reads the patient; a revoked Consent grants nothing."""
     app = create_app(make_settings(auth="smart"))
     try:
-        pop = Population(40, 15)
+        pop = Population(20, 15)
         assert load(pop, in_process(app)).failures == []
         client = FHIRClient(app.test_client())
         seen = collections.Counter()
