@@ -32,6 +32,7 @@ class LoadReport:
     failures: list[str] = field(default_factory=list)  # one line per failed Bundle
     bundles: int = 0
     seconds: float = 0.0
+    stopped: bool = False  # gave up at a 401/403
 
     @property
     def resources(self) -> int:
@@ -74,10 +75,15 @@ def over_http(base: str, token: str | None = None, timeout: float = 600) -> Post
 
 def _issues(body: dict) -> str:
     issues = body.get("issue") or [i for e in body.get("entry", []) for i in (e.get("response", {}).get("outcome") or {}).get("issue", [])]
-    return "; ".join(f"{i.get('diagnostics', i.get('code'))} at {','.join(i.get('expression', []))}" for i in issues[:3])
+    return "; ".join(f"{i.get('diagnostics', i.get('code'))}" + (f" at {', '.join(i['expression'])}" if i.get("expression") else "")
+                     for i in issues[:3])
+
+
+STOP = (401, 403)  # the server refuses who is asking: every further Bundle would be refused too
 
 
 def load(pop: Population, post: Post, progress: Callable[[LoadReport], None] | None = None, every: int = 1000) -> LoadReport:
+    """Post every Bundle of `pop`; stops at the first 401 or 403 (the token), never at a refused Bundle."""
     report = LoadReport()
     started = time.perf_counter()
     for n, bundle in enumerate(pop.bundles()):
@@ -91,6 +97,9 @@ def load(pop: Population, post: Post, progress: Callable[[LoadReport], None] | N
         else:
             what = "directory" if n == 0 else f"patient {n - 1}"
             report.failures.append(f"{what}: HTTP {status}: {_issues(body)}")
+            if status in STOP:
+                report.stopped = True
+                break
         if progress is not None and n and n % every == 0:
             report.seconds = time.perf_counter() - started
             progress(report)

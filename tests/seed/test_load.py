@@ -142,3 +142,14 @@ def test_the_consents_decide_who_sees_the_generated_patients():
         assert seen["granted"] and seen["revoked"], seen
     finally:
         app.config["FHIR_STORE"].engine.close()
+
+
+def test_loading_stops_at_the_first_refused_credentials():
+    sent = []
+
+    def refuse(data: bytes) -> tuple[int, dict]:
+        sent.append(data)
+        return 401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login", "diagnostics": "bad token"}]}
+
+    report = load(Population(50, 16), refuse)
+    assert len(sent) == 1 and report.stopped and report.failures == ["directory: HTTP 401: bad token"]
