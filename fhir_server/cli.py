@@ -142,7 +142,7 @@ def seed(patients: int, seed_: int, url: str | None, token: str | None) -> None:
     click.echo(f"seed {seed_}: {patients} patients, {report.resources} resources in {report.seconds:.1f} s "
                f"({report.resources / max(report.seconds, 1e-9):.0f} resources/s): {counts}")
     if report.stopped:
-        click.echo("stopped: the server refused the credentials (see --token)", err=True)
+        click.echo("stopped: the server was not reached or refused the credentials (see --url, --token)", err=True)
     if report.failures:
         click.echo(f"{len(report.failures)} of {report.bundles} bundles failed (each changed nothing)", err=True)
     sys.exit(1 if report.failures else 0)

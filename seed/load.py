@@ -32,7 +32,7 @@ class LoadReport:
     failures: list[str] = field(default_factory=list)  # one line per failed Bundle
     bundles: int = 0
     seconds: float = 0.0
-    stopped: bool = False  # gave up at a 401/403
+    stopped: bool = False  # gave up: server not reached, or 401/403
 
     @property
     def resources(self) -> int:
@@ -69,6 +69,9 @@ def over_http(base: str, token: str | None = None, timeout: float = 600) -> Post
                 return exc.code, json.loads(exc.read() or b"{}")
             except ValueError:
                 return exc.code, {}
+        except (urllib.error.URLError, OSError) as exc:  # not reached at all: status 0
+            reason = getattr(exc, "reason", exc)
+            return 0, {"issue": [{"severity": "fatal", "code": "transient", "diagnostics": f"cannot reach {base}: {reason}"}]}
 
     return post
 
@@ -79,11 +82,12 @@ def _issues(body: dict) -> str:
                      for i in issues[:3])
 
 
-STOP = (401, 403)  # the server refuses who is asking: every further Bundle would be refused too
+STOP = (0, 401, 403)  # not reached, or the server refuses who is asking: every further Bundle would fail too
 
 
 def load(pop: Population, post: Post, progress: Callable[[LoadReport], None] | None = None, every: int = 1000) -> LoadReport:
-    """Post every Bundle of `pop`; stops at the first 401 or 403 (the token), never at a refused Bundle."""
+    """Post every Bundle of `pop`; stops when the server cannot be reached or refuses the credentials (401, 403),
+    never at a Bundle it refuses."""
     report = LoadReport()
     started = time.perf_counter()
     for n, bundle in enumerate(pop.bundles()):

@@ -132,3 +132,10 @@ def test_the_demo_population_never_takes_a_snils_of_the_demo_card_or_the_esia_em
             if first <= body < first + size:
                 index = (body - first - salt) * pow(7919, -1, size) % size  # the one index that would get it
                 assert index >= most, (snils, index)
+
+
+def test_seed_stops_when_the_server_is_not_there():
+    run = subprocess.run([sys.executable, "-m", "fhir_server.cli", "seed", "--patients", "100", "--url",
+                          f"http://127.0.0.1:{_free_port()}/fhir"], capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 1
+    assert "directory: HTTP 0: cannot reach" in run.stderr and "stopped" in run.stderr and "Traceback" not in run.stderr
