@@ -115,7 +115,9 @@ def load(files: tuple[pathlib.Path, ...], url: str | None, token: str | None) ->
 @click.option("--url", default=None, help="Base URL of a running server (e.g. http://127.0.0.1:8080/fhir).")
 @click.option("--token", envvar="FHIR_TOKEN", default=None,
               help="SMART access token sent to --url (default: $FHIR_TOKEN); not needed with FHIR_AUTH=off.")
-def seed(patients: int, seed_: int, url: str | None, token: str | None) -> None:
+@click.option("--concurrency", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Bundles in flight at once (--url only): for a server with several worker processes.")
+def seed(patients: int, seed_: int, url: str | None, token: str | None, concurrency: int) -> None:
     """Generate a synthetic Russian population and load it through POST /fhir transactions: into a running server
     (--url) or into FHIR_MONGODB_URI."""
     from seed.generator import Population
@@ -124,6 +126,8 @@ def seed(patients: int, seed_: int, url: str | None, token: str | None) -> None:
     settings = Settings()
     if url is None and settings.embedded:
         raise click.UsageError("give --url of a running server, or set FHIR_MONGODB_URI (the embedded store lives in the server process)")
+    if concurrency > 1 and url is None:
+        raise click.UsageError("--concurrency needs --url (in process, the Bundles go one after another)")
     if url is not None:
         post = over_http(url, token)
     else:
@@ -135,7 +139,7 @@ def seed(patients: int, seed_: int, url: str | None, token: str | None) -> None:
     def progress(r) -> None:
         click.echo(f"  {r.bundles - 1} patients, {r.resources} resources, {r.resources / max(r.seconds, 1e-9):.0f} resources/s", err=True)
 
-    report = load(Population(patients, seed_), post, progress)
+    report = load(Population(patients, seed_), post, progress, concurrency=concurrency)
     for line in report.failures[:10]:
         click.echo(f"failed: {line}", err=True)
     counts = ", ".join(f"{t} {n}" for t, n in sorted(report.counts.items()))

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import orjson
@@ -85,27 +86,54 @@ def _issues(body: dict) -> str:
 STOP = (0, 401, 403)  # not reached, or the server refuses who is asking: every further Bundle would fail too
 
 
-def load(pop: Population, post: Post, progress: Callable[[LoadReport], None] | None = None, every: int = 1000) -> LoadReport:
-    """Post every Bundle of `pop`; stops when the server cannot be reached or refuses the credentials (401, 403),
-    never at a Bundle it refuses."""
+def load(pop: Population, post: Post, progress: Callable[[LoadReport], None] | None = None, every: int = 1000,
+         concurrency: int = 1) -> LoadReport:
+    """Post every Bundle of `pop`: the directory first and alone (the patients refer to it), then the patients, up to
+    `concurrency` Bundles in flight (at most twice that many made ahead, so memory stays flat). Stops when the server
+    cannot be reached or refuses the credentials (401, 403), never at a Bundle it refuses."""
     report = LoadReport()
     started = time.perf_counter()
-    for n, bundle in enumerate(pop.bundles()):
+
+    def send(n: int, bundle: dict) -> tuple[int, collections.Counter | None, int, str]:
         status, body = post(orjson.dumps(bundle))
-        report.bundles += 1
         entries = body.get("entry", []) if status == 200 else []
         ok = status == 200 and len(entries) == len(bundle["entry"]) and all(
             str(e.get("response", {}).get("status", "")).startswith(("200", "201")) for e in entries)
         if ok:
-            report.counts.update(e["resource"]["resourceType"] for e in bundle["entry"])
+            return n, collections.Counter(e["resource"]["resourceType"] for e in bundle["entry"]), status, ""
+        return n, None, status, _issues(body)
+
+    def record(result) -> None:
+        n, counts, status, issues = result
+        report.bundles += 1
+        if counts is not None:
+            report.counts.update(counts)
         else:
-            what = "directory" if n == 0 else f"patient {n - 1}"
-            report.failures.append(f"{what}: HTTP {status}: {_issues(body)}")
-            if status in STOP:
-                report.stopped = True
-                break
-        if progress is not None and n and n % every == 0:
+            report.failures.append(f"{'directory' if n == 0 else f'patient {n - 1}'}: HTTP {status}: {issues}")
+            report.stopped = report.stopped or status in STOP
+        if progress is not None and report.bundles % every == 0:
             report.seconds = time.perf_counter() - started
             progress(report)
+
+    bundles = pop.bundles()
+    record(send(0, next(bundles)))
+    if concurrency <= 1:
+        for n, bundle in enumerate(bundles, 1):
+            if report.stopped:
+                break
+            record(send(n, bundle))
+    else:
+        with ThreadPoolExecutor(concurrency) as pool:
+            pending: set = set()
+            for n, bundle in enumerate(bundles, 1):
+                if report.stopped:
+                    break
+                pending.add(pool.submit(send, n, bundle))
+                if len(pending) >= 2 * concurrency:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        record(f.result())
+            for f in pending:
+                record(f.result())
     report.seconds = time.perf_counter() - started
     return report

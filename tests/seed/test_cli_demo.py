@@ -20,6 +20,7 @@ from consent.scopes import ScopeSet
 from fhir_server.app import create_app
 from fhir_server.cli import main
 from seed.demo import DEMO_GRANTED
+from seed.generator import Population
 from tests.conftest import FHIRClient, make_settings
 
 
@@ -37,6 +38,11 @@ def _get(port: int, path: str) -> tuple[int, dict]:
         return resp.status, json.loads(resp.read() or b"{}")
     finally:
         conn.close()
+
+
+def test_concurrency_needs_a_url():
+    result = CliRunner().invoke(main, ["seed", "--patients", "1", "--concurrency", "2"], env={"FHIR_MONGODB_URI": "mongodb://db.invalid"})
+    assert result.exit_code == 2 and "--concurrency needs --url" in result.output
 
 
 def test_seed_needs_a_url_or_a_database():
@@ -69,6 +75,15 @@ def test_seed_loads_through_a_running_server():
         assert status == 200 and bundle["total"] == 3
         status, patient = _get(port, "/fhir/Patient/s21-pat-2")
         assert status == 200 and patient["name"][0]["given"][1]
+        # several Bundles in flight: the same resources, whatever order they arrive in
+        run = subprocess.run([sys.executable, "-m", "fhir_server.cli", "seed", "--patients", "6", "--seed", "22", "--concurrency", "3",
+                              "--url", f"http://127.0.0.1:{port}/fhir"], env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert run.returncode == 0, run.stderr
+        expected = collections.Counter(e["resource"]["resourceType"] for b in Population(6, 22).bundles() for e in b["entry"])
+        for rtype in ("Patient", "Observation", "Consent"):
+            status, bundle = _get(port, f"/fhir/{rtype}?_summary=count")
+            assert bundle["total"] == expected[rtype] + sum(
+                1 for b in Population(3, 21).bundles() for e in b["entry"] if e["resource"]["resourceType"] == rtype)
     finally:
         server.terminate()
         server.wait(timeout=30)
