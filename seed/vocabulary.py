@@ -1,12 +1,13 @@
 """The clinical and demographic vocabulary of the generated population, in one place.
 
 Codes: МКБ-10 (NSI 1.2.643.5.1.13.13.11.1005), LOINC, UCUM, ATC and the NSI directories of
-specialties (11.1066), positions (11.1002) and FSLI lab tests (11.1080). Where a code of an
-NSI directory could not be verified against a second source, the row names the concept by its
-Russian name only and the code comes from the packaged terminology (`terminology.concepts`,
-matched by name; FSLI by its LOINC mapping in the ConceptMap fsli-to-loinc): what the server
-does not package is written as text, never as an invented code. seed/vocabulary.md lists
-every row (regenerate with `python -m seed.vocabulary`; a test checks it is current).
+specialties (11.1066), positions (11.1002) and FSLI lab tests (11.1080). NSI rows name the
+concept by its Russian name; the code comes from the packaged terminology (`terminology.concepts`,
+matched by name; FSLI by its LOINC mapping in the ConceptMap fsli-to-loinc), whose codes are
+only those seen in public SEMD/MIS sources (terminology/data/SOURCES.md): what the server does
+not package is written as text, never as an invented code. seed/vocabulary.md lists every row
+with the code it resolves to today (regenerate with `python -m seed.vocabulary`; a test checks
+it is current, so a change of the packaged terminology shows there).
 """
 
 from __future__ import annotations
@@ -423,24 +424,57 @@ CONDITIONS = (
 CONDITIONS_BY_CODE = {c.code: c for c in CONDITIONS}
 
 
+def _norm(text: str) -> str:
+    """A name as seed.generator matches it against the packaged displays."""
+    return " ".join(text.lower().replace("ё", "е").split())
+
+
+def _packaged_codes() -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """(system -> normalised display -> code, LOINC -> FSLI code) of the packaged terminology; empty without it."""
+    try:
+        import terminology
+    except ImportError:
+        return {}, {}
+    by_name = {system: {_norm(d): c for c, d in terminology.concepts(system) if d} for system in (SPECIALTIES, POSITIONS)}
+    fsli = {}
+    for r in terminology.packaged():
+        if r.get("resourceType") == "ConceptMap" and r.get("url", "").endswith("/ConceptMap/fsli-to-loinc"):
+            for group in r.get("group", ()):
+                for el in group.get("element", ()):
+                    for t in el.get("target", ()):
+                        fsli.setdefault(t["code"], el["code"])
+    return by_name, fsli
+
+
 def markdown() -> str:
     """seed/vocabulary.md: every code and name the generator uses, for the terminology packages."""
+    by_name, fsli_of = _packaged_codes()
+
+    def nsi(system: str, name: str) -> str:
+        code = by_name.get(system, {}).get(_norm(name))
+        return f"{name} ({code})" if code else f"{name} (text only)"
+
     out = ["# Vocabulary of the generated population (seed/)", "",
            "Generated from `seed/vocabulary.py` by `python -m seed.vocabulary`; do not edit by hand.",
            ("Codes of NSI directories listed by name (specialties, positions, insurers) are resolved against the packaged "
             "terminology by their Russian name, FSLI codes by their LOINC mapping (ConceptMap fsli-to-loinc); what is not "
-            "packaged is written as text only."), "",
+            "packaged is written as text only. The code each row resolves to today is shown; the packaged NSI codes are "
+            "only those of public SEMD/MIS sources (terminology/data/SOURCES.md). A lab Observation declares "
+            "ru-observation-lab when its test has an FSLI code; a Practitioner declares ru-practitioner when both its "
+            "specialty and its position are coded — none does today: no specialty below has a public 1066 code."), "",
            f"## МКБ-10 ({ICD10})", "", "| Code | Name | Kind |", "| --- | --- | --- |"]
     out += [f"| {c.code} | {c.name} | {'chronic' if c.chronic else 'acute'} |" for c in CONDITIONS]
     out += ["", f"## Lab tests: LOINC ({LOINC}), FSLI ({FSLI}), UCUM", "", "| LOINC | LOINC name | Russian name | UCUM | FSLI |",
             "| --- | --- | --- | --- | --- |"]
-    out += [f"| {t.loinc} | {t.loinc_display} | {t.name} | {t.ucum} | {t.fsli or '(by LOINC mapping)'} |" for t in LAB_TESTS.values()]
+    out += [f"| {t.loinc} | {t.loinc_display} | {t.name} | {t.ucum} | "
+            f"{t.fsli or (fsli_of[t.loinc] + ' (by LOINC mapping)' if t.loinc in fsli_of else 'none: no public FSLI code')} |"
+            for t in LAB_TESTS.values()]
     out += ["", "Lab panels (DiagnosticReport.code, LOINC):", ""]
     out += [f"- {p.loinc or '(coded by its test)'} {p.loinc_display or ''} — {p.name}" for p in PANELS.values()]
     out += ["", "## Vital signs (LOINC)", "", "| LOINC | Name | Russian name | UCUM |", "| --- | --- | --- | --- |"]
     out += [f"| {v[0]} | {v[1]} | {v[2]} | {v[3] or '-'} |" for v in VITALS.values()]
     out += ["", f"## Specialties ({SPECIALTIES}) and positions ({POSITIONS}), by name", "", "| Specialty | Position |", "| --- | --- |"]
-    out += [f"| {r.specialty} | {r.position} |" for r in ROLES]
+    out += [f"| {nsi(SPECIALTIES, r.specialty)} | {nsi(POSITIONS, r.position)} |" for r in ROLES]
     out += ["", f"## Imaging: nomenclature of medical services ({MED_SERVICES})", "", "| Code | Name | DICOM modality |",
             "| --- | --- | --- |"]
     out += [f"| {i.service} | {i.name} | {i.modality} |" for i in IMAGING.values()]
