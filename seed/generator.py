@@ -64,38 +64,28 @@ def unique(n: int, modulus: int, salt: int) -> int:
     return (n * 7919 + salt) % modulus
 
 
+def _complete(name: str, body: str) -> str:
+    """`body` + its check digits by profiles_ru.identifiers' row `name` (one place for the algorithms)."""
+    return body + (identifiers.SYSTEMS[name].compute(body) or "")
+
+
 def snils(number: int) -> str:
     """SNILS with its check number; `number` above 001-001-998, where the check begins."""
-    body = f"{number:09d}"
-    s = sum(int(c) * w for c, w in zip(body, range(9, 0, -1)))
-    if s > 101:
-        s %= 101
-    return body + f"{0 if s in (100, 101) else s:02d}"
+    return _complete("snils", f"{number:09d}")
 
 
 def luhn_complete(digits: str) -> str:
     """`digits` + the Luhn check digit (the ENP rule, profiles_ru.identifiers)."""
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        n = int(c)
-        if i % 2 == 0:
-            n *= 2
-            if n > 9:
-                n -= 9
-        total += n
-    return digits + str((10 - total % 10) % 10)
+    return _complete("enp", digits)
 
 
 def ogrn(rng: random.Random, region: int) -> str:
     # 1 (legal entity), 2-digit year, 2-digit region, 2-digit tax office, 5-digit record, check
-    body = f"1{rng.randint(2, 23):02d}{region:02d}{rng.randint(1, 99):02d}{rng.randint(0, 99999):05d}"
-    return body + str(int(body) % 11 % 10)
+    return _complete("ogrn", f"1{rng.randint(2, 23):02d}{region:02d}{rng.randint(1, 99):02d}{rng.randint(0, 99999):05d}")
 
 
 def inn_legal(rng: random.Random, region: int) -> str:
-    body = f"{region:02d}{rng.randint(1, 99):02d}{rng.randint(0, 99999):05d}"
-    weights = (2, 4, 10, 3, 5, 9, 4, 6, 8)
-    return body + str(sum(int(c) * w for c, w in zip(body, weights)) % 11 % 10)
+    return _complete("inn-legal", f"{region:02d}{rng.randint(1, 99):02d}{rng.randint(0, 99999):05d}")
 
 
 # -- names -----------------------------------------------------------------------------------------------
