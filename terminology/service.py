@@ -184,25 +184,22 @@ class CodeSystemIndex:
         return c
 
     def descendants(self, code: str) -> list[str]:
-        out, seen, todo = [], {code}, list(self.concepts[code].children) if code in self.concepts else []
-        while todo:
-            c = todo.pop()
-            if c in seen:
-                continue
-            seen.add(c)
-            out.append(c)
-            todo.extend(self.concepts[c].children if c in self.concepts else ())
-        return out
+        return self._reach(code, "children")
 
     def ancestors(self, code: str) -> list[str]:
-        out, seen, todo = [], {code}, list(self.concepts[code].parents) if code in self.concepts else []
+        return self._reach(code, "parents")
+
+    def _reach(self, code: str, link: str) -> list[str]:
+        """Every concept reached from `code` along `link` (children or parents), `code` itself not included."""
+        out, seen = [], {code}
+        todo = list(getattr(self.concepts[code], link)) if code in self.concepts else []
         while todo:
             c = todo.pop()
             if c in seen:
                 continue
             seen.add(c)
             out.append(c)
-            todo.extend(self.concepts[c].parents if c in self.concepts else ())
+            todo.extend(getattr(self.concepts[c], link) if c in self.concepts else ())
         return out
 
     def property_value(self, c: Concept, code: str):
